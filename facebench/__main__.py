@@ -1,0 +1,5 @@
+"""Allow ``python -m facebench`` (and ``torchrun -m facebench``)."""
+
+from facebench.cli import main
+
+main()

@@ -1,0 +1,9 @@
+"""The ``facebench`` command line: one module per command, registered on import."""
+
+from facebench.cli import models_cmd, profile_cmd  # noqa: F401  (registers the commands)
+from facebench.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

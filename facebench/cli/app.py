@@ -1,0 +1,47 @@
+"""The Typer application and the decorator every command uses.
+
+Commands live in their own modules under ``facebench.cli`` and keep heavy imports
+(torch, torchvision, ptflops) inside their function bodies so ``facebench --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from facebench.errors import FacebenchError
+
+app = typer.Typer(
+    name="facebench",
+    help="Benchmark lightweight face-verification models: train, distil, verify, profile, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+USER_ERROR_EXIT_CODE = 2
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a Typer command that turns FacebenchError into one red line and exit code 2."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(*a: Any, **kw: Any) -> Any:
+            try:
+                return fn(*a, **kw)
+            except FacebenchError as exc:
+                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+
+        return app.command(*args, **kwargs)(run)
+
+    return decorate
