@@ -1,0 +1,54 @@
+"""Resolve ``--device`` choices and describe the hardware a number was measured on."""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from facebench.errors import FacebenchError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(choice: str) -> torch.device:
+    """'auto' -> CUDA when available else CPU; 'cuda[:i]' without a GPU -> FacebenchError."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice == "cuda" or choice.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise FacebenchError(
+                f"--device {choice}: no CUDA GPU is visible to torch {torch.__version__}; "
+                "use --device cpu (or auto)"
+            )
+        device = torch.device(choice)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise FacebenchError(
+                f"--device {choice}: only {torch.cuda.device_count()} GPU(s) visible; "
+                f"use an index below {torch.cuda.device_count()}"
+            )
+        return device
+    raise FacebenchError(f"--device {choice!r} is not one of: {', '.join(DEVICE_CHOICES)}, cuda:N")
+
+
+@lru_cache(maxsize=None)
+def cpu_name() -> str:
+    """The CPU model string from /proc/cpuinfo, or platform's best guess."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable hardware name: 'cpu (<model>)' or 'cuda:0 (<GPU name>)'."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return f"cpu ({cpu_name()})"
