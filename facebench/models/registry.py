@@ -1,0 +1,59 @@
+"""One registry, one factory: every zoo model is reachable by name.
+
+Builders register with ``@register_model`` (a duplicate name is a programming error);
+``create_model`` builds by name and refuses unknown names with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from facebench.errors import FacebenchError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its builder and a one-line description for listings."""
+
+    name: str
+    family: str
+    description: str
+    builder: Callable[..., nn.Module]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, *, family: str, description: str) -> Callable:
+    """Decorator registering ``builder(embedding_size=512, **kw) -> nn.Module`` under ``name``."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered by {_REGISTRY[name].builder.__module__}")
+        _REGISTRY[name] = ModelSpec(name=name, family=family, description=description, builder=builder)
+        return builder
+
+    return decorate
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered names in registration order, optionally filtered by a glob such as 'ir*'."""
+    names = list(_REGISTRY)
+    return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry for ``name``; unknown names raise FacebenchError listing the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise FacebenchError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
+
+
+def create_model(name: str, embedding_size: int = 512, **kwargs: object) -> nn.Module:
+    """Build the zoo model ``name`` with a head of ``embedding_size`` outputs (random weights)."""
+    return model_spec(name).builder(embedding_size=embedding_size, **kwargs)
