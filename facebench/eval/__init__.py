@@ -1,0 +1,1 @@
+"""Evaluation: embedding extraction, verification metrics and their plots."""

@@ -1,0 +1,78 @@
+"""Verification figures: ROC with log-scale FAR, and matched vs mismatched score histograms.
+
+Each function takes one entry per pairs set and writes one PNG atomically (matplotlib Agg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facebench.eval.verification import cosine_from_sq_l2, roc_curve
+from facebench.fileio import atomic_path
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    """One pairs set for plotting: squared-L2 distance per pair, labels, chosen threshold."""
+
+    label: str
+    distance: np.ndarray
+    issame: np.ndarray
+    threshold_sq_l2: float
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_roc(sets: list[ScoredSet], path: str | Path) -> None:
+    """TAR against FAR (log scale from one false accept upwards), one curve per set."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    smallest_far = 1.0
+    for item in sets:
+        far, tar, _ = roc_curve(item.distance, item.issame)
+        n_mismatched = int((~item.issame).sum())
+        smallest_far = min(smallest_far, 1.0 / n_mismatched)
+        visible = far > 0
+        ax.plot(far[visible], tar[visible], label=item.label, linewidth=1.5, drawstyle="steps-post")
+    ax.set_xscale("log")
+    ax.set_xlim(smallest_far, 1.0)
+    ax.set_ylim(0.0, 1.01)
+    ax.set_xlabel("false acceptance rate (FAR)")
+    ax.set_ylabel("true acceptance rate (TAR)")
+    ax.set_title("ROC")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+def plot_scores(sets: list[ScoredSet], path: str | Path) -> None:
+    """Histograms of cosine similarity for matched and mismatched pairs, one panel per set."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(sets), 1, figsize=(6, 3.2 * len(sets)), squeeze=False)
+    for ax, item in zip(axes[:, 0], sets, strict=True):
+        cosine = cosine_from_sq_l2(item.distance)
+        bins = np.linspace(-1.0, 1.0, 81)
+        ax.hist(cosine[item.issame], bins=bins, alpha=0.6, label="matched", color="tab:green")
+        ax.hist(cosine[~item.issame], bins=bins, alpha=0.6, label="mismatched", color="tab:red")
+        ax.axvline(cosine_from_sq_l2(item.threshold_sq_l2), color="black", linestyle="--", linewidth=1, label="threshold")
+        ax.set_title(item.label)
+        ax.set_xlabel("cosine similarity")
+        ax.set_ylabel("pairs")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
