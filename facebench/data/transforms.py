@@ -1,0 +1,37 @@
+"""What a dataset does to a 112x112 face before batching: augmentation, then the model's input spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from facebench.models.input_spec import to_model_input
+
+
+class FaceTransform:
+    """uint8 RGB 112x112 face -> normalised CHW tensor; with ``flip``, mirrored with probability 0.5.
+
+    Uses torch's RNG, which DataLoader seeds differently in each worker, so workers do
+    not repeat each other's flips.
+    """
+
+    def __init__(self, *, flip: bool) -> None:
+        self.flip = flip
+
+    def __call__(self, face: np.ndarray) -> torch.Tensor:
+        if self.flip and torch.rand(()) < 0.5:
+            face = face[:, ::-1]
+        return to_model_input(face)
+
+    def __repr__(self) -> str:
+        return f"FaceTransform(flip={self.flip})"
+
+
+def train_transform() -> FaceTransform:
+    """Training augmentation: random horizontal flip (as insightface's arcface_torch)."""
+    return FaceTransform(flip=True)
+
+
+def eval_transform() -> FaceTransform:
+    """Evaluation: no augmentation, only the input normalisation."""
+    return FaceTransform(flip=False)
