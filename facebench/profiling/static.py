@@ -1,11 +1,13 @@
 """Static model metrics: parameters, serialised size, MACs and FLOPs at one input.
 
 Two independent operation counters are reported side by side, labelled by unit:
-- ``gmacs``: ptflops (PyTorch-module backend), multiply-accumulates including BN,
-  activations and pooling -- the convention of insightface's README "FLOPs"
-  (ir100 12.1 G, ir50 6.3 G, ir18 2.6 G, mbf 0.45 G at 112x112);
-- ``gflops``: torch.utils.flop_counter.FlopCounterMode, floating-point operations of
-  convolutions and matrix products (one MAC = 2 FLOPs), so gflops ~= 2 x gmacs.
+- ``gmacs``: ptflops with its aten backend: multiply-accumulates of convolutions and
+  matrix products. insightface's README "FLOPs" are ptflops MACs (ir100 12.1 G, ir50
+  6.3 G, ir18 2.6 G, mbf 0.45 G at 112x112); they used ptflops' module backend, which also
+  counts BN, activation and pooling element operations: +0.3% for the IResNets, +3% for
+  depthwise-heavy mobile nets (mbf 0.452 vs 0.438 here).
+- ``gflops``: torch.utils.flop_counter.FlopCounterMode, floating-point operations of the
+  same layers (one MAC = 2 FLOPs), so gflops = 2 x gmacs from an independent counter.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class StaticMetrics:
     params_m: float  # parameters, millions (trainable and frozen)
     size_mb: float  # serialised fp32 state_dict, 1e6 bytes
     size_mib: float  # the same in 2^20 bytes
-    gmacs: float  # ptflops multiply-accumulates, 1e9
+    gmacs: float  # ptflops (aten) multiply-accumulates of conv/linear/matmul, 1e9
     gflops: float  # FlopCounterMode floating-point operations, 1e9
 
     def as_dict(self) -> dict[str, float]:
@@ -49,12 +51,12 @@ def state_dict_bytes(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_size: int = INPUT_SIZE) -> int:
-    """ptflops multiply-accumulates for one 3 x input_size x input_size image."""
+    """ptflops (aten backend) multiply-accumulates for one 3 x input_size x input_size image."""
     from ptflops import get_model_complexity_info
 
     macs, _ = get_model_complexity_info(
         model, (3, input_size, input_size), as_strings=False, print_per_layer_stat=False, verbose=False,
-        backend="pytorch",
+        backend="aten",
     )  # fmt: skip
     return int(macs)
 

@@ -1,0 +1,100 @@
+"""``facebench profile``: practical metrics (the study's Table 2) for zoo models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from facebench.cli.app import command, console
+
+
+def parse_model_list(models: str) -> list[str]:
+    """'r101, r18,mobilenet' -> ['r101', 'r18', 'mobilenet'] (order kept, duplicates dropped)."""
+    names = [n.strip() for n in models.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+@command("profile")
+def profile(
+    models: str = typer.Option("r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`)."),
+    device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
+    warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
+    iters: int = typer.Option(100, min=1, help="Timed forward passes."),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads to pin (default: torch's, usually the core count)."),
+    precision: str = typer.Option("fp32", help="fp32, fp16 or bf16 (weights and input cast to it)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
+    out: Path = typer.Option(Path("reports/profile"), help="Folder for profile.csv, profile.md, profile.json."),
+) -> None:
+    """Time and count models: params, size, GMACs/GFLOPs, latency ms (mean, std, p50, p95), memory.
+
+    Runs on random 112x112 input, so no dataset is needed. Every row records the device,
+    dtype, batch size and thread count it was measured with.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from facebench.device import resolve_device
+    from facebench.profiling.profile import profile_models
+    from facebench.profiling.runtime import RuntimeConfig, check_precision
+    from facebench.provenance import environment
+    from facebench.report.tables import write_tables
+
+    names = parse_model_list(models)
+    if not names:
+        raise typer.BadParameter("give at least one model name", param_hint="--models")
+    torch_device = resolve_device(device)
+    check_precision(torch_device, precision)
+    config = RuntimeConfig(torch_device, precision, batch_size, warmup, iters, threads, channels_last)
+
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task_ids: dict[str, int] = {}
+
+        def start(name: str, total: int) -> None:
+            task_ids["current"] = progress.add_task(name, total=total)
+
+        rows = profile_models(names, config, start, lambda: progress.advance(task_ids["current"]))
+
+    meta = {
+        "device": rows[0]["device"],
+        "dtype": precision,
+        "batch_size": batch_size,
+        "threads": rows[0]["threads"],
+        "channels_last": channels_last,
+        "warmup": warmup,
+        "iters": iters,
+        "input": "random 3x112x112, normalised range [-1, 1]",
+        "latency": "per-iteration wall time, ms; std is the sample std (ddof=1)",
+        "units": "MB = 1e6 bytes; size_mb is the fp32 state_dict; gmacs by ptflops, gflops by FlopCounterMode",
+        "environment": environment(),
+    }
+    paths = write_tables(rows, out, "profile", title="facebench profile", meta=meta)
+    console.print(_rich_table(rows, meta))
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def _rich_table(rows: list[dict], meta: dict) -> object:
+    """The on-screen summary: one line per model, units in the headers."""
+    from rich.table import Table
+
+    title = f"{meta['device']} | {meta['dtype']} | batch {meta['batch_size']} | {meta['threads']} threads"
+    table = Table(title=title)
+    memory_keys = [k for k in rows[0] if k.startswith("mem_") and k.endswith("_mb")]
+    headers = ["model", "params (M)", "size (MB)", "GMACs", "GFLOPs", "latency ms mean ± std", "p50 ms", "p95 ms", "img/s"]
+    for header in headers + memory_keys:
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for row in rows:
+        table.add_row(
+            row["model"],
+            f"{row['params_m']:.2f}",
+            f"{row['size_mb']:.1f}",
+            f"{row['gmacs']:.3f}",
+            f"{row['gflops']:.3f}",
+            f"{row['latency_ms_mean']:.2f} ± {row['latency_ms_std']:.2f}",
+            f"{row['latency_ms_p50']:.2f}",
+            f"{row['latency_ms_p95']:.2f}",
+            f"{row['throughput_ips']:.1f}",
+            *(f"{row[k]:.1f}" for k in memory_keys),
+        )
+    return table
