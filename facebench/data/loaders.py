@@ -97,6 +97,5 @@ def make_loader(
         drop_last=train,
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",
-        persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )

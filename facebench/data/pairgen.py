@@ -168,11 +168,16 @@ def generate_pairs(
     if supply < per_fold:
         multi = sum(1 for c in counts.values() if c > 1)
         alternatives = [k for k in range(folds - 1, 0, -1) if max_per_fold(counts, k, seed) >= per_fold]
-        hint = f", or --folds {alternatives[0]} for {per_fold} per fold" if alternatives else ""
+        options = [f"--per-fold {supply} or less"] if supply else []
+        if alternatives:
+            options.append(f"--folds {alternatives[0]} for {per_fold} per fold")
+        elif not supply and (one_fold := max_per_fold(counts, 1, seed)):
+            options.append(f"--folds 1 --per-fold {one_fold}")
+        advice = "use " + ", or ".join(options) if options else "add identities with 2 or more images"
         raise FacebenchError(
             f"{source}: {len(counts)} identities ({multi} with 2+ images, {sum(counts.values())} images) in "
             f"{folds} identity-disjoint folds can supply at most {matched_supply} matched and "
-            f"{mismatched_supply} mismatched pairs per fold, not {per_fold}; use --per-fold {supply} or less{hint}"
+            f"{mismatched_supply} mismatched pairs per fold, not {per_fold}; {advice}"
         )
     return [
         GeneratedFold(sorted(members), _matched(numbers, members, per_fold, rng),
