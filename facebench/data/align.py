@@ -5,14 +5,21 @@ Two ways to get there:
 * ``center_crop``: no detection, a fixed square cut for photos whose face is already
   roughly centred (LFW deep-funneled, the CelebA subset in ../shared/data).
 * ``warp_to_template``: a 5-point similarity transform onto the ArcFace template, fed by
-  a detector's landmarks.
+  a detector's landmarks (facebench.data.detectors).
+
+``align_face`` does either for the main face of a photo; ``align_all_faces`` aligns every
+face of a video frame.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
+from facebench.data.detectors import Detector, Face, check_rgb, get_detector, main_face
 from facebench.models.input_spec import INPUT_SIZE
 
 # Centre-crop rule, measured rather than guessed: the reference MTCNN's median five
@@ -66,3 +73,93 @@ def center_crop(image: np.ndarray) -> np.ndarray:
     if side != INPUT_SIZE:
         crop = cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(crop)
+
+
+@dataclass(frozen=True)
+class AlignInfo:
+    """How one crop was made, for reports: which detector, its score, whether it fell back."""
+
+    detector: str  # "mtcnn", "haar" or "center"
+    score: float | None  # the detector's score for the face used; None when no face was used
+    fallback: bool  # True when the detector found no face and the centre crop was used
+    faces: int  # faces the detector found in the frame (0 for "center")
+    face: Face | None  # the face used (box and landmarks in the frame's pixels), if any
+
+
+class AlignedFace(NamedTuple):
+    """A 112x112 crop and how it was made; unpacks as ``crop, info``."""
+
+    image: np.ndarray
+    info: AlignInfo
+
+
+def similarity_to_template(landmarks5: np.ndarray) -> np.ndarray | None:
+    """The 2x3 similarity (rotation, uniform scale, shift) taking five landmarks onto the
+    ArcFace template, fitted by least median of squares so one bad point cannot drag it;
+    None for degenerate landmarks."""
+    points = np.asarray(landmarks5, dtype=np.float32).reshape(5, 2)
+    matrix, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE_112, method=cv2.LMEDS)
+    return matrix
+
+
+def warp_to_template(image: np.ndarray, landmarks5: np.ndarray) -> np.ndarray:
+    """uint8 RGB frame + five landmarks (x, y pixels) -> the 112x112 ArcFace-aligned crop.
+
+    Pixels the transform takes from outside the frame are black. Raises ValueError when
+    the landmarks are degenerate (all on one point or line).
+    """
+    matrix = similarity_to_template(landmarks5)
+    if matrix is None:
+        raise ValueError(f"degenerate landmarks, no similarity transform: {np.asarray(landmarks5).tolist()}")
+    return _warp(image, matrix)
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return cv2.warpAffine(image, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _resolve(detector: str | Detector) -> Detector | None:
+    """A detector object from a name; None stands for "center" (no detection)."""
+    if isinstance(detector, str):
+        return None if detector == "center" else get_detector(detector)
+    return detector
+
+
+def align_face(image: np.ndarray, detector: str | Detector = "mtcnn") -> AlignedFace:
+    """The main face of a uint8 RGB frame as a 112x112 aligned crop, and how it was made.
+
+    ``detector``: "mtcnn", "haar", "center" (centre crop, no detection) or a Detector.
+    The main face is chosen by ``detectors.main_face``. When no face is found (or its
+    landmarks are degenerate) the centre crop is used and ``info.fallback`` is True:
+    a photo without a face is recorded, not an error.
+    """
+    check_rgb(image)
+    found = _resolve(detector)
+    if found is None:
+        return AlignedFace(center_crop(image), AlignInfo("center", None, False, 0, None))
+    faces = found.detect(image)
+    if faces:
+        face = main_face(faces, image.shape[0], image.shape[1])
+        matrix = similarity_to_template(face.landmarks)
+        if matrix is not None:
+            return AlignedFace(_warp(image, matrix), AlignInfo(found.name, face.score, False, len(faces), face))
+    return AlignedFace(center_crop(image), AlignInfo(found.name, None, True, len(faces), None))
+
+
+def align_all_faces(image: np.ndarray, detector: str | Detector = "mtcnn") -> tuple[np.ndarray, list[Face]]:
+    """Every face of a uint8 RGB frame (video): crops (N, 112, 112, 3) uint8 and their Faces,
+    in the detector's order (best first). Faces with degenerate landmarks are left out;
+    a frame without faces gives N = 0."""
+    check_rgb(image)
+    found = _resolve(detector)
+    if found is None:
+        raise ValueError("align_all_faces needs a detector ('mtcnn', 'haar' or a Detector), not 'center'")
+    crops, kept = [], []
+    for face in found.detect(image):
+        matrix = similarity_to_template(face.landmarks)
+        if matrix is not None:
+            crops.append(_warp(image, matrix))
+            kept.append(face)
+    stacked = np.stack(crops) if crops else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
+    return stacked, kept
