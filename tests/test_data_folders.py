@@ -22,7 +22,6 @@ def test_labels_from_sorted_names_and_filters(tmp_path: Path) -> None:
     folders = scan_identity_folders(tmp_path)
     assert folders.identities == ["amy", "bob", "zed"]
     assert folders.labels == [0] + [1] * 5 + [2] * 3
-    assert folders.counts() == {"amy": 1, "bob": 5, "zed": 3}
     filtered = scan_identity_folders(tmp_path, min_images=2, max_images=4)
     assert filtered.identities == ["bob", "zed"] and filtered.labels == [0] * 4 + [1] * 3
     assert [p.name for p in filtered.files[:4]] == ["img001.jpg", "img002.jpg", "img003.jpg", "img004.jpg"]

@@ -12,7 +12,6 @@ from facebench.data import read_pairs
 from facebench.data.pairs import format_lfw_pairs, lfw_numbering, write_lfw_pairs
 from facebench.errors import FacebenchError
 
-
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 

@@ -36,6 +36,7 @@ def frame(records: list[bytes]) -> tuple[bytes, list[int]]:
 
 
 def test_framing_matches_dmlc_layout_byte_for_byte() -> None:
+    assert MAGIC.to_bytes(4, "little") == MAGIC_LE
     data, offsets = frame([b"abcde", b"wxyz"])
     expected = (MAGIC_LE + (5).to_bytes(4, "little") + b"abcde\0\0\0"
                 + MAGIC_LE + (4).to_bytes(4, "little") + b"wxyz")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.fileio import atomic_path
 from facebench.errors import FacebenchError
+from facebench.fileio import atomic_path
 
 _ALLOWED_GLOBALS = {
     ("_codecs", "encode"),                      # bytes pickled by Python 3 at protocol <= 2

@@ -29,11 +29,6 @@ class IdentityFolders:
     labels: list[int]                              # label of each file
     skipped: list[Path] = field(default_factory=list)  # unreadable images left out (skip_bad)
 
-    def counts(self) -> dict[str, int]:
-        """Number of images of each identity."""
-        tally = np.bincount(self.labels, minlength=len(self.identities))
-        return dict(zip(self.identities, tally.tolist(), strict=True))
-
 
 def list_images(folder: Path) -> list[Path]:
     """The image files of one identity folder, sorted by name (hidden files ignored)."""

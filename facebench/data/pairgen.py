@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.data.folders import list_images
+from facebench.data.folders import scan_identity_folders
 from facebench.data.pairs import Matched, Mismatched, lfw_numbering
 from facebench.errors import FacebenchError
 
@@ -42,19 +42,15 @@ class GeneratedFold:
 
 def identity_numbers(root: str | Path) -> dict[str, list[int]]:
     """identity -> sorted image numbers (as pairs.txt names them) for ``root/<identity>/<image>``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FacebenchError(f"{root}: not a folder; expected identity folders root/<identity>/<image>")
-    numbers: dict[str, list[int]] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if len(folder.name.split()) != 1:
-            raise FacebenchError(f"{folder}: identity names in pairs.txt cannot hold whitespace; rename the folder")
-        names = [p.name for p in list_images(folder)]
-        if names:
-            numbers[folder.name] = sorted(lfw_numbering(folder.name, names))
-    if not numbers:
-        raise FacebenchError(f"{root}: no identity folders with images; expected root/<identity>/<image>")
-    return numbers
+    folders = scan_identity_folders(root)
+    names: dict[str, list[str]] = {identity: [] for identity in folders.identities}
+    for path, label in zip(folders.files, folders.labels, strict=True):
+        names[folders.identities[label]].append(path.name)
+    for identity in names:
+        if len(identity.split()) != 1:
+            raise FacebenchError(f"{Path(root) / identity}: identity names in pairs.txt cannot hold whitespace; "
+                                 "rename the folder")
+    return {identity: sorted(lfw_numbering(identity, files)) for identity, files in names.items()}
 
 
 def _matched_capacity(count: int) -> int:

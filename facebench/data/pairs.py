@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.fileio import atomic_path
-from facebench.data.images import IMAGE_SUFFIXES
+from facebench.data.folders import list_images
 from facebench.errors import FacebenchError
+from facebench.fileio import atomic_path
 
 LFW_FORMS = "expected 'name i j' (matched) or 'name1 i name2 j' (mismatched), numbers from 1"
 CSV_FORM = "expected 'path_a,path_b,issame[,fold]' with issame 1/0/true/false/yes/no"
@@ -72,9 +72,7 @@ class _FolderNumbers:
     def path(self, identity: str, number: int) -> Path | None:
         if identity not in self._cache:
             folder = self.root / identity
-            names = [
-                p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            ] if folder.is_dir() else []
+            names = [p.name for p in list_images(folder)] if folder.is_dir() else []
             self._cache[identity] = lfw_numbering(identity, names)
         name = self._cache[identity].get(number)
         return None if name is None else self.root / identity / name

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facebench.fileio import atomic_path
 from facebench.data.images import check_align, decode_image, describe, to_face_crop
 from facebench.data.transforms import eval_transform
 from facebench.errors import FacebenchError
+from facebench.fileio import atomic_path
 from facebench.models.input_spec import INPUT_SIZE
 
 MAGIC = 0xCED7230A
@@ -215,6 +215,11 @@ def read_property(path: Path) -> tuple[int, int, int] | None:
     return num_classes, height, width
 
 
+def _class_label(header: IRHeader) -> int:
+    """An image record's class: its label, or the first of several (as insightface reads it)."""
+    return int(header.label if np.isscalar(header.label) else header.label[0])
+
+
 class RecordDataset(Dataset):
     """(3x112x112 normalised tensor, label) from insightface ``train.rec``/``train.idx``."""
 
@@ -263,9 +268,8 @@ class RecordDataset(Dataset):
         return 1 + max(self.label(i) for i in range(len(self)))
 
     def label(self, index: int) -> int:
-        """The class label of image ``index`` (a multi-label record gives its first label)."""
-        label = self.header(self.keys[index]).label
-        return int(label if np.isscalar(label) else label[0])
+        """The class label of image ``index``."""
+        return _class_label(self.header(self.keys[index]))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -273,10 +277,9 @@ class RecordDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         key = self.keys[index]
         header, payload = self.record(key)
-        label = header.label if np.isscalar(header.label) else header.label[0]
         name = f"{self.paths.rec} record {key}"
         face = to_face_crop(decode_image(payload, name), self.align, name)
-        return self.transform(face), int(label)
+        return self.transform(face), _class_label(header)
 
 
 def write_recordio(
