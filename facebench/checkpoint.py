@@ -1,0 +1,168 @@
+"""The checkpoint format shared by training and verification, and the ``--model`` resolver.
+
+A checkpoint is a ``torch.save``d dict::
+
+    {"format": "facebench-checkpoint", "format_version": 1,
+     "model": "r18", "embedding_size": 512, "state_dict": {...},
+     "config": {...},          # the resolved run config (JSON-ready)
+     "provenance": {...},      # facebench/torch versions, git commit, time (facebench.provenance)
+     "extra": {...}}           # optional: training state (optimizer, epoch, ...)
+
+It holds only tensors and plain Python values, so it loads with ``weights_only=True``.
+Saving is atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from facebench.errors import FacebenchError
+from facebench.fileio import atomic_path
+
+CHECKPOINT_FORMAT = "facebench-checkpoint"
+CHECKPOINT_VERSION = 1
+RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # looked for in a run folder, in this order
+ZOO_SEED = 0  # random weights of a bare zoo name are seeded, so untrained scores repeat
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    model_name: str,
+    embedding_size: int,
+    config: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights with its name, size, config and provenance to ``path`` atomically."""
+    from facebench.provenance import environment
+
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "model": model_name,
+        "embedding_size": int(embedding_size),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": _plain(config),
+        "provenance": _plain(environment()),
+        "extra": dict(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(path)
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON round trip: plain dicts, lists, strings and numbers that ``weights_only`` loading accepts."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint onto the CPU; any unreadable or foreign file -> FacebenchError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacebenchError(f"checkpoint {path} not found; pass a run folder, a .pt file or a zoo model name")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file (pickle, zip, EOF, ...)
+        message = str(exc).strip()
+        if "Weights only load failed" in message:
+            reason = "it holds Python objects besides tensors and plain values, refused for safety"
+        else:
+            reason = (message.splitlines() or [type(exc).__name__])[0]
+        raise FacebenchError(f"{path}: unreadable checkpoint ({reason}); re-save it or pick another file") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise FacebenchError(
+            f"{path}: not a facebench checkpoint (no format={CHECKPOINT_FORMAT!r}); "
+            "write checkpoints with facebench.checkpoint.save_checkpoint"
+        )
+    if checkpoint.get("format_version", 0) > CHECKPOINT_VERSION:
+        raise FacebenchError(
+            f"{path}: checkpoint format version {checkpoint['format_version']} is newer than this facebench "
+            f"reads ({CHECKPOINT_VERSION}); upgrade facebench"
+        )
+    missing = [k for k in ("model", "embedding_size", "state_dict") if k not in checkpoint]
+    if missing:
+        raise FacebenchError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete")
+    return checkpoint
+
+
+def model_from_checkpoint(
+    checkpoint: Mapping[str, Any], source: str | Path, model_name: str | None = None
+) -> nn.Module:
+    """Build the checkpoint's architecture (or ``model_name``) and load its weights, strictly.
+
+    Asking for another architecture than the one saved, or weights that do not fit it,
+    raises FacebenchError naming both.
+    """
+    from facebench.models import create_model
+
+    saved = checkpoint["model"]
+    name = model_name or saved
+    if name != saved:
+        raise FacebenchError(f"{source}: checkpoint holds {saved} weights, not {name}; use --model {saved}")
+    model = create_model(name, embedding_size=int(checkpoint["embedding_size"]))
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        first = (lines[1] if len(lines) > 1 else lines[0]).strip()
+        first = first if len(first) <= 160 else first[:157] + "..."
+        raise FacebenchError(
+            f"{source}: its state_dict does not fit the {name} architecture it names ({first}); "
+            "the file was written by another model or facebench version"
+        ) from None
+    return model
+
+
+@dataclass
+class ResolvedModel:
+    """A model ready for inference and where it came from."""
+
+    model: nn.Module
+    name: str  # zoo architecture name
+    source: str  # checkpoint path, or "zoo" for random weights
+    untrained: bool  # True for a bare zoo name: random weights, chance accuracy
+
+    @property
+    def label(self) -> str:
+        """How outputs name it: 'r18 (untrained)' or 'r18 (runs/a/best.pt)'."""
+        return f"{self.name} (untrained)" if self.untrained else f"{self.name} ({self.source})"
+
+
+def resolve_model(spec: str) -> ResolvedModel:
+    """``--model``: a run folder (its best.pt, else checkpoint.pt), a checkpoint file, or a zoo name.
+
+    A zoo name alone gives seeded random weights, flagged ``untrained``. The model is
+    returned in eval mode on the CPU.
+    """
+    from facebench.models import create_model, list_models
+
+    path = Path(spec)
+    if path.is_dir():
+        found = [path / name for name in RUN_CHECKPOINTS if (path / name).is_file()]
+        if not found:
+            raise FacebenchError(f"run folder {path} has no {' or '.join(RUN_CHECKPOINTS)}; train it first")
+        path = found[0]
+    if path.is_file():
+        checkpoint = load_checkpoint(path)
+        resolved = ResolvedModel(model_from_checkpoint(checkpoint, path), checkpoint["model"], str(path), False)
+    elif spec in list_models():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ZOO_SEED)
+            resolved = ResolvedModel(create_model(spec), spec, "zoo", True)
+    elif path.suffix or "/" in spec:
+        raise FacebenchError(f"--model {spec}: no such file or folder")
+    else:
+        raise FacebenchError(
+            f"--model {spec}: not a run folder, checkpoint file or zoo model; zoo models: {', '.join(list_models())}"
+        )
+    resolved.model.eval()
+    return resolved

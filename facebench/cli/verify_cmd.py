@@ -1,0 +1,53 @@
+"""``facebench verify``: verification accuracy, thresholds, FAR/FRR, TAR@FAR, EER and ROC on pairs sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from facebench.cli.app import command, console
+
+
+@command("verify")
+def verify(
+    model: str = typer.Option(
+        ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, or zoo name "
+        "(random weights, labelled untrained)."
+    ),
+    pairs: list[Path] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv; repeat for more sets."),
+    images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under (default: the pairs file's)."),
+    format: str = typer.Option("auto", "--format", help="auto (by suffix), lfw, bin or csv."),
+    align: str = typer.Option("center", help="center (centre-crop rule), mtcnn, haar, or none (already 112x112)."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip TTA: embedding(img) + embedding(flipped img)."),
+    batch_size: int = typer.Option(128, min=1, help="Images per forward pass."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
+) -> None:
+    """Verify a model on pairs sets with the insightface 10-fold protocol (one row per set).
+
+    Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
+    """
+    from facebench.checkpoint import resolve_model
+    from facebench.data import read_pairs
+    from facebench.data.images import check_align
+    from facebench.device import device_name, resolve_device
+    from facebench.eval.verify import score_pair_sets, write_outputs
+
+    check_align(align)
+    torch_device = resolve_device(device)
+    sets = [read_pairs(path, format, images_root) for path in pairs]
+    resolved = resolve_model(model)
+    scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
+    settings = {"device": device_name(torch_device), "batch_size": batch_size, "flip": flip, "align": align}
+    paths = write_outputs(out, scored, resolved, settings)
+    for item in scored:
+        r = item.result
+        console.print(
+            f"{item.name}: {resolved.label} accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, "
+            f"EER {r.eer:.4f}, AUC {r.roc_auc:.4f}, FAR {r.far:.4f} FRR {r.frr:.4f} at d<{r.threshold_sq_l2:.3f} "
+            f"(cos>{r.threshold_cosine:.3f}), {r.n_pairs} pairs in {item.wall_s:.1f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"wrote {', '.join(str(p) for p in paths)}", highlight=False, soft_wrap=True)

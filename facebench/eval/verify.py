@@ -1,0 +1,179 @@
+"""``facebench verify`` as library calls: check pairs sets, embed, score, and write the outputs.
+
+Outputs in one folder, each written atomically and only after every set is scored:
+verify.json / verify.md / verify.csv (one row per pairs set), scores.csv (one row per
+pair), roc.png and scores.png.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facebench.checkpoint import ResolvedModel
+from facebench.data import PairSet
+from facebench.errors import FacebenchError
+from facebench.eval.embed import embed_images
+from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
+from facebench.eval.verification import (
+    DEFAULT_N_FOLDS,
+    VerificationResult,
+    check_folds,
+    cosine_from_sq_l2,
+    evaluate_distances,
+    kfold_ids,
+    squared_l2_distances,
+)
+from facebench.fileio import atomic_path
+
+PROTOCOL = (
+    "insightface 10-fold: squared L2 of L2-normalised embeddings, thresholds 0:4:0.01, each fold's threshold "
+    "chosen on the other folds; accuracy = mean of fold accuracies, std with ddof=0; FAR, FRR, EER, AUC, "
+    "TAR@FAR over all pairs pooled"
+)
+
+
+@dataclass
+class ScoredPairs:
+    """One pairs set after verification."""
+
+    name: str
+    pairs: PairSet
+    distance: np.ndarray  # squared L2 per pair
+    folds: np.ndarray  # fold id per pair actually used
+    result: VerificationResult
+    wall_s: float  # embedding + metrics
+
+
+def check_pair_set(pairs: PairSet) -> None:
+    """Refuse, before any embedding, a set the protocol cannot score (error names the pairs file)."""
+    n_matched = int(pairs.issame.sum())
+    if n_matched == 0 or n_matched == len(pairs):
+        raise FacebenchError(
+            f"{pairs.source}: {n_matched} matched and {len(pairs) - n_matched} mismatched pairs; "
+            "verification needs both"
+        )
+    try:
+        if pairs.folds is None:
+            kfold_ids(len(pairs), DEFAULT_N_FOLDS)
+        else:
+            check_folds(pairs.folds)
+    except FacebenchError as exc:
+        raise FacebenchError(f"{pairs.source}: {exc}") from None
+
+
+def unique_names(sets: list[PairSet]) -> list[str]:
+    """Set names for outputs: the file stems, numbered when two sets share one."""
+    names: list[str] = []
+    for pairs in sets:
+        name, k = pairs.name, 2
+        while name in names:
+            name, k = f"{pairs.name}_{k}", k + 1
+        names.append(name)
+    return names
+
+
+def score_pair_sets(
+    resolved: ResolvedModel,
+    sets: list[PairSet],
+    *,
+    align: str,
+    device: torch.device,
+    batch_size: int,
+    flip: bool,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> list[ScoredPairs]:
+    """Embed each set's unique images once and compute every verification metric."""
+    for pairs in sets:
+        check_pair_set(pairs)
+    scored = []
+    for name, pairs in zip(unique_names(sets), sets, strict=True):
+        start = time.perf_counter()
+        emb = embed_images(
+            resolved.model, pairs.images, align=align, device=device, batch_size=batch_size, flip=flip,
+            num_workers=num_workers, progress=progress, description=f"embedding {name}",
+        )  # fmt: skip
+        distance = squared_l2_distances(emb[pairs.left], emb[pairs.right])
+        folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
+        result = evaluate_distances(distance, pairs.issame, pairs.folds)
+        scored.append(ScoredPairs(name, pairs, distance, folds, result, time.perf_counter() - start))
+    return scored
+
+
+def summary_row(item: ScoredPairs, resolved: ResolvedModel, settings: dict[str, object]) -> dict[str, object]:
+    """One verify.json / verify.md row: set, model, headline metrics, settings, wall time."""
+    r = item.result
+    return {
+        "set": item.name,
+        "pairs": item.pairs.source,
+        "model": resolved.label,
+        "untrained": resolved.untrained,
+        "n_pairs": r.n_pairs,
+        "accuracy": r.accuracy,
+        "accuracy_std": r.accuracy_std,
+        "threshold_sq_l2": r.threshold_sq_l2,
+        "threshold_cosine": r.threshold_cosine,
+        "far": r.far,
+        "frr": r.frr,
+        "eer": r.eer,
+        "roc_auc": r.roc_auc,
+        **{f"tar_at_far_{key}": value for key, value in r.tar_at_far.items()},
+        "n_folds": r.n_folds,
+        "folds_from": r.folds_from,
+        **settings,
+        "wall_s": round(item.wall_s, 3),
+    }
+
+
+def write_scores_csv(path: Path, scored: list[ScoredPairs], model_label: str) -> None:
+    """Per-pair scores: model, set, pair (0-based), score (cosine similarity = 1 - d/2), issame, fold."""
+    frames = [
+        pd.DataFrame({
+            "model": model_label,
+            "set": item.name,
+            "pair": np.arange(len(item.distance)),
+            "score": cosine_from_sq_l2(item.distance),
+            "issame": item.pairs.issame.astype(int),
+            "fold": item.folds,
+        })
+        for item in scored
+    ]  # fmt: skip
+    with atomic_path(path) as tmp:
+        pd.concat(frames).to_csv(tmp, index=False)
+
+
+def write_outputs(
+    out_dir: str | Path, scored: list[ScoredPairs], resolved: ResolvedModel, settings: dict[str, object]
+) -> list[Path]:
+    """Write verify.{json,md,csv}, scores.csv, roc.png and scores.png into ``out_dir``."""
+    from facebench.provenance import environment
+    from facebench.report.tables import write_tables
+
+    out = Path(out_dir)
+    rows = [summary_row(item, resolved, settings) for item in scored]
+    meta = {
+        "model": resolved.label,
+        "untrained": resolved.untrained,
+        "model_source": resolved.source,
+        **settings,
+        "protocol": PROTOCOL,
+        "units": "rates are fractions in [0, 1]; thresholds as squared L2 (0..4) and cosine (1 - d/2); "
+        "tar_at_far n/a when the set has fewer than 1/FAR mismatched pairs",
+        "environment": environment(),
+        "results": {row["set"]: item.result.to_dict() for row, item in zip(rows, scored, strict=True)},
+    }
+    paths = write_tables(rows, out, "verify", title=f"facebench verify: {resolved.label}", meta=meta)
+    write_scores_csv(out / "scores.csv", scored, resolved.label)
+    plot_sets = [
+        ScoredSet(f"{item.name} ({resolved.label})", item.distance, item.pairs.issame, item.result.threshold_sq_l2)
+        for item in scored
+    ]
+    plot_roc(plot_sets, out / "roc.png")
+    plot_scores(plot_sets, out / "scores.png")
+    return [*paths, out / "scores.csv", out / "roc.png", out / "scores.png"]
