@@ -26,12 +26,30 @@ def profile(
     precision: str = typer.Option("fp32", help="fp32, fp16 or bf16 (weights and input cast to it)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
     out: Path = typer.Option(Path("reports/profile"), help="Folder for profile.csv, profile.md, profile.json."),
+    video: Path | None = typer.Option(
+        None, help="Profile decode/detect/align/embed per frame of this video instead (video_profile.* in --out; "
+        "--warmup = untimed passes over the first frame; --batch-size and --iters do not apply)."),
+    detector: str | None = typer.Option(None, help="With --video: mtcnn (default) or haar."),
+    max_frames: int | None = typer.Option(None, min=1, help="With --video: process at most N frames."),
+    every: int | None = typer.Option(None, min=1, help="With --video: process every K-th frame (default 1)."),
+    save_annotated: Path | None = typer.Option(
+        None, help="With --video: also write the video with boxes, landmarks and track ids (mp4v)."),
 ) -> None:
     """Time and count models: params, size, GMACs/GFLOPs, latency ms (mean, std, p50, p95), memory.
 
     Runs on random 112x112 input, so no dataset is needed. Every row records the device,
     dtype, batch size and thread count it was measured with.
     """
+    from facebench.cli.profile_video import profile_video_cli, reject_video_options
+
+    if video is not None:
+        return profile_video_cli(
+            video, parse_model_list(models), device=device, precision=precision,
+            warmup=warmup, threads=threads, channels_last=channels_last, out=out, detector=detector,
+            max_frames=max_frames, every=every, save_annotated=save_annotated,
+        )  # fmt: skip
+    reject_video_options(detector=detector, max_frames=max_frames, every=every, save_annotated=save_annotated)
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from facebench.device import resolve_device

@@ -1,0 +1,285 @@
+"""`facebench profile --video`: frames, alignment and embedding buffers, a real pass, the CLI, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from facebench.cli import app
+from facebench.data.align import warp_to_template
+from facebench.data.detectors import Face, get_detector
+from facebench.models.input_spec import to_model_input
+from facebench.profiling.frames import planned_frames, probe_video, read_frames
+from facebench.profiling.video import (
+    STAGES,
+    BatchEmbedder,
+    FaceAligner,
+    VideoConfig,
+    VideoRun,
+    run_video,
+    summarise_run,
+)
+
+# two LFW faces that the Haar detector finds when pasted at 120 px
+LFW_FACES = ("AJ_Lamas/AJ_Lamas_0001.jpg", "Aaron_Patterson/Aaron_Patterson_0001.jpg")
+CLIP_FRAMES = 6
+CPU = torch.device("cpu")
+
+
+class TinyEmbedder(nn.Module):
+    """A few-kFLOP stand-in for a zoo model: 112x112x3 -> 8-d."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 5, stride=4)
+        self.fc = nn.Linear(4 * 4 * 4, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(nn.functional.adaptive_avg_pool2d(self.conv(x), 4).flatten(1))
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """RGB frames -> an mp4v .mp4."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def face_frames(lfw: Path, count: int = CLIP_FRAMES) -> list[np.ndarray]:
+    """Two real faces (120 px) on a grey 400x240 background, walking 4 px per frame towards each other."""
+    paths = [lfw / name for name in LFW_FACES]
+    if not all(p.is_file() for p in paths):
+        pytest.skip("the LFW test faces are not in ../shared/data/lfw")
+    crops = [cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)[40:210, 40:210], (120, 120)) for p in paths]
+    frames = []
+    for k in range(count):
+        frame = np.full((240, 400, 3), 90, dtype=np.uint8)
+        frame[40:160, 10 + 4 * k : 130 + 4 * k] = crops[0]
+        frame[40:160, 220 - 4 * k : 340 - 4 * k] = crops[1]
+        frames.append(frame)
+    return frames
+
+
+def colour_frames(count: int) -> list[np.ndarray]:
+    """Flat frames whose red channel encodes the index (20 * i) and blue its complement."""
+    frames = []
+    for i in range(count):
+        frame = np.zeros((64, 96, 3), dtype=np.uint8)
+        frame[..., 0], frame[..., 2] = 20 * i, 255 - 20 * i
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture
+def face_clip(shared_data: Path, tmp_path: Path) -> Path:
+    return write_clip(tmp_path / "faces.mp4", face_frames(shared_data / "lfw"))
+
+
+# ---- frames ---------------------------------------------------------------------------------
+
+
+def test_read_frames_every_max_frames_and_rgb_order(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "colours.mp4", colour_frames(10))
+    info = probe_video(clip)
+    assert (info.width, info.height, info.frame_count) == (96, 64, 10)
+    indexes, buffers = [], set()
+    for frame in read_frames(clip, every=3):
+        indexes.append(frame.index)
+        buffers.add(frame.rgb.__array_interface__["data"][0])
+        red, green, blue = frame.rgb.reshape(-1, 3).mean(axis=0)
+        assert red == pytest.approx(20 * frame.index, abs=8) and blue == pytest.approx(255 - 20 * frame.index, abs=8)
+        assert green < 8 and frame.decode_ms > 0
+    assert indexes == [0, 3, 6, 9]
+    assert len(buffers) == 1  # decoded into one reused RGB buffer
+    assert [f.index for f in read_frames(clip, every=4, max_frames=2)] == [0, 4]
+    assert planned_frames(info, 3) == 4 and planned_frames(info, 4, 2) == 2 and planned_frames(info) == 10
+
+
+# ---- align and embed ------------------------------------------------------------------------
+
+
+def _face(landmarks: np.ndarray) -> Face:
+    return Face(np.zeros(4, dtype=np.float32), 1.0, np.asarray(landmarks, dtype=np.float32))
+
+
+def test_face_aligner_matches_warp_to_template_and_skips_degenerate() -> None:
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, size=(200, 300, 3), dtype=np.uint8)
+    base = np.array([[100, 80], [140, 80], [120, 100], [105, 120], [135, 120]], dtype=np.float32)
+    faces = [_face(base + rng.normal(0, 2, size=(5, 2)) + [10 * k, 5 * k]) for k in range(10)]
+    degenerate = _face(np.full((5, 2), 50.0))
+    aligner = FaceAligner(capacity=2)  # grows to fit ten faces
+    crops, kept = aligner(frame, [faces[0], degenerate, *faces[1:]])
+    assert crops.shape == (10, 112, 112, 3) and kept == faces
+    for crop, face in zip(crops, faces, strict=True):
+        np.testing.assert_array_equal(crop, warp_to_template(frame, face.landmarks))
+    empty, none = aligner(frame, [])
+    assert empty.shape == (0, 112, 112, 3) and none == []
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batch_embedder_equals_plain_forward(channels_last: bool) -> None:
+    model = TinyEmbedder().eval()
+    embedder = BatchEmbedder(model, CPU, channels_last=channels_last)
+    rng = np.random.default_rng(1)
+    for n in (3, 5, 2, 0):  # buffers grow, then are reused for a smaller batch
+        crops = rng.integers(0, 256, size=(n, 112, 112, 3), dtype=np.uint8)
+        got = embedder(crops)
+        if n == 0:
+            assert got.size == 0
+            continue
+        with torch.inference_mode():
+            expected = model(to_model_input(crops)).numpy()
+        assert got.dtype == np.float32 and got.shape == (n, 8)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_summarise_run_from_known_times() -> None:
+    stage_ms = np.array([[1.0, 10.0, 0.5, 4.0], [3.0, 14.0, 0.0, 0.0], [2.0, 12.0, 1.0, 8.0]])
+    run = VideoRun(stage_ms, np.array([1, 0, 2]), [0, 0, 1], np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), 1, {})
+    row = summarise_run(run)
+    totals = stage_ms.sum(axis=1)
+    assert row["frames"] == 3 and row["faces"] == 3 and row["frames_without_faces"] == 1
+    assert row["detect_ms_mean"] == pytest.approx(12.0) and row["detect_ms_std"] == pytest.approx(2.0)
+    assert row["total_ms_mean"] == pytest.approx(totals.mean())
+    assert row["total_ms_p95"] == pytest.approx(np.percentile(totals, 95))
+    assert row["fps"] == pytest.approx(1000 / totals.mean())
+    assert row["embed_ms_per_face"] == pytest.approx(12.0 / 3)
+    assert row["faces_per_frame"] == pytest.approx(1.0)
+    assert row["track_cos_consecutive"] == pytest.approx(1.0) and row["track_cos_between"] == pytest.approx(0.0)
+
+
+# ---- a real pass ----------------------------------------------------------------------------
+
+
+def test_run_video_on_real_faces_with_haar(face_clip: Path) -> None:
+    config = VideoConfig(CPU, detector="haar", warmup=1, threads=1)
+    seen = []
+    run = run_video(TinyEmbedder, face_clip, get_detector("haar"), config, lambda f, r, ids: seen.append((f.index, ids)))
+    assert run.stage_ms.shape == (CLIP_FRAMES, len(STAGES)) and (run.stage_ms[:, :2] > 0).all()
+    assert run.faces_per_frame.tolist() == [2] * CLIP_FRAMES
+    assert run.embeddings.shape == (2 * CLIP_FRAMES, 8)
+    # the two walking faces keep their track ids from frame to frame
+    assert [index for index, _ in seen] == list(range(CLIP_FRAMES))
+    assert all(sorted(ids) == [0, 1] for _, ids in seen)
+    row = summarise_run(run)
+    assert row["tracks"] == 2 and row["track_pairs_consecutive"] == 2 * (CLIP_FRAMES - 1)
+    # a face compared with itself a frame later is closer than with the other person, even untrained
+    assert row["track_cos_consecutive"] > row["track_cos_between"]
+    assert run.threads == 1 and run.memory["mem_rss_peak_growth_mb"] >= 0
+
+
+def test_run_video_counts_frames_without_faces(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "blank.mp4", colour_frames(5))
+    run = run_video(TinyEmbedder, clip, get_detector("haar"), VideoConfig(CPU, detector="haar", warmup=1, every=2))
+    row = summarise_run(run)
+    assert row["frames"] == 3 and row["faces"] == 0 and row["frames_without_faces"] == 3
+    assert np.isnan(row["embed_ms_per_face"]) and row["tracks"] == 0
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+VIDEO_ARGS = ["--models", "mobilenet", "--detector", "haar", "--device", "cpu", "--threads", "1", "--warmup", "1"]
+
+
+def test_cli_video_profile_files_and_annotated_video(runner, face_clip: Path, tmp_path: Path) -> None:
+    out, annotated = tmp_path / "report", tmp_path / "ann" / "annotated.mp4"
+    args = ["profile", "--video", str(face_clip), *VIDEO_ARGS, "--max-frames", "4", "--out", str(out),
+            "--save-annotated", str(annotated)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "video_profile.csv")
+    assert frame["model"].tolist() == ["mobilenet"]
+    row = frame.iloc[0]
+    assert row["frames"] == 4 and row["faces"] == 8 and row["detector"] == "haar" and row["threads"] == 1
+    for stage in (*STAGES, "total"):
+        for stat in ("mean", "std", "p50", "p95"):
+            assert f"{stage}_ms_{stat}" in frame.columns
+    stage_sum = sum(row[f"{s}_ms_mean"] for s in STAGES)
+    assert row["total_ms_mean"] == pytest.approx(stage_sum) and row["fps"] == pytest.approx(1000 / stage_sum)
+    assert "mem_rss_peak_growth_mb" in frame.columns
+    report = json.loads((out / "video_profile.json").read_text())
+    assert report["meta"]["frames"] == 4 and report["meta"]["video_size"] == "400x240"
+    assert report["rows"][0]["tracks"] == 2
+    assert "| mobilenet |" in (out / "video_profile.md").read_text()
+
+    capture = cv2.VideoCapture(str(annotated))
+    drawn = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        drawn.append(bgr)
+    assert len(drawn) == 4 and drawn[0].shape == (240, 400, 3)
+    source = cv2.VideoCapture(str(face_clip)).read()[1]
+    green = lambda img: int(((img[..., 1] > 150) & (img[..., 0] < 80) & (img[..., 2] < 80)).sum())
+    assert green(drawn[0]) > 200 and green(source) < 20  # track 0's green box is drawn
+    assert not list(annotated.parent.glob(".*"))  # no temporary file left behind
+
+
+def test_cli_video_without_faces_succeeds(runner, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "blank.mp4", colour_frames(4))
+    result = runner.invoke(app, ["profile", "--video", str(clip), *VIDEO_ARGS, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(tmp_path / "r" / "video_profile.csv").iloc[0]
+    assert row["frames"] == 4 and row["frames_without_faces"] == 4
+
+
+def _make_bad(kind: str, tmp_path: Path) -> tuple[Path, str]:
+    if kind == "missing":
+        return tmp_path / "nope.mp4", "does not exist"
+    if kind == "text":
+        path = tmp_path / "notes.mp4"
+        path.write_text("not a video\n")
+        return path, "cannot be read as a video"
+    if kind == "image":
+        path = tmp_path / "still.png"
+        cv2.imwrite(str(path), np.zeros((32, 32, 3), dtype=np.uint8))
+        return path, "still image"
+    if kind == "folder":
+        return tmp_path, "is a folder"
+    path = tmp_path / "empty.mp4"  # a container with no frames
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64)).release()
+    return path, "without frames"
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "image", "folder", "zero_frames"])
+def test_cli_bad_video_is_one_line_exit_2(runner, tmp_path: Path, kind: str) -> None:
+    video, message = _make_bad(kind, tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["profile", "--video", str(video), *VIDEO_ARGS, "--out", str(out)])
+    assert result.exit_code == 2
+    assert message in result.output and str(video) in result.output.replace("\n", "")
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--detector", "yunet"], "--detector 'yunet' is not one of: mtcnn, haar"),
+        (["--models", "r18,resnet9000"], "resnet9000"),
+        (["--save-annotated", "/proc/x/a.mp4"], "--save-annotated"),
+    ],
+)
+def test_cli_video_bad_options(runner, tmp_path: Path, args: list[str], message: str) -> None:
+    clip = write_clip(tmp_path / "blank.mp4", colour_frames(2))
+    result = runner.invoke(app, ["profile", "--video", str(clip), *VIDEO_ARGS, *args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and message in result.output.replace("\n", "") and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_video_options_need_video(runner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["profile", "--models", "r18", "--max-frames", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--max-frames only apply with --video" in result.output
