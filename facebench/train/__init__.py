@@ -1,0 +1,1 @@
+"""Training: one engine (``facebench.train.engine``) that ``train`` and ``distill`` plug their losses into."""

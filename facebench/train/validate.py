@@ -1,0 +1,102 @@
+"""In-loop verification: ``--val NAME=PATH`` pairs sets scored through ``facebench verify``'s own code.
+
+Each validation embeds the sets with the model being trained and writes the same files
+``facebench verify`` writes (verify.json/.md/.csv, scores.csv, roc.png, scores.png) into
+the run folder, so they always describe the last validation. ``--val-folds k`` keeps only
+the first k folds of each set (whole folds, so the k-fold protocol stays intact), which
+makes validation affordable inside a CPU training budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from facebench.checkpoint import ResolvedModel
+from facebench.data import PairSet, read_pairs
+from facebench.errors import FacebenchError
+from facebench.eval.verification import kfold_ids
+from facebench.eval.verify import check_pair_set, score_pair_sets, write_outputs
+
+REPORTED = ("accuracy", "accuracy_std", "eer", "roc_auc")
+REPORTED_FAR = "1e-03"  # TAR@FAR reported per validation
+
+
+def parse_val_option(values: list[str]) -> dict[str, str]:
+    """``--val NAME=PATH`` (repeatable) -> {name: path}; a bare PATH is named by its stem."""
+    sets: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value).stem, value
+        if not name or not path:
+            raise FacebenchError(f"--val {value!r}: expected NAME=PATH, e.g. --val lfw=data/lfw/pairs.txt")
+        if name in sets:
+            raise FacebenchError(f"--val {value!r}: the name {name!r} is used twice; give each set its own name")
+        sets[name] = path
+    return sets
+
+
+def first_folds(pairs: PairSet, k: int) -> PairSet:
+    """The pairs of folds 0..k-1 (the file's folds, else contiguous 10-fold) and only the images they use."""
+    if k < 2:
+        raise FacebenchError(f"--val-folds {k}: the k-fold protocol needs at least 2 folds")
+    folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
+    if k >= int(folds.max()) + 1:
+        return pairs
+    keep = folds < k
+    used = np.unique(np.concatenate([pairs.left[keep], pairs.right[keep]]))
+    position = np.full(len(pairs.images), -1, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    return PairSet(
+        name=pairs.name, source=pairs.source, images=[pairs.images[i] for i in used],
+        left=position[pairs.left[keep]], right=position[pairs.right[keep]], issame=pairs.issame[keep],
+        folds=folds[keep], lines=pairs.lines[keep] if pairs.lines is not None else None,
+    )  # fmt: skip
+
+
+def load_val_sets(sets: dict[str, str], folds: int | None) -> list[PairSet]:
+    """Read and check every pairs set before training starts (a bad file fails fast, not after an epoch)."""
+    loaded = []
+    for name, path in sets.items():
+        pairs = read_pairs(path)
+        pairs.name = name
+        pairs = first_folds(pairs, folds) if folds is not None else pairs
+        check_pair_set(pairs)
+        loaded.append(pairs)
+    return loaded
+
+
+class PairsValidator:
+    """Scores the model on pairs sets; the first set's accuracy is the ``score`` best.pt is kept by."""
+
+    def __init__(self, sets: list[PairSet], run_dir: Path, model_name: str, *, align: str, device: torch.device,
+                 batch_size: int, flip: bool) -> None:
+        self.sets = sets
+        self.run_dir = run_dir
+        self.model_name = model_name
+        self.align = align
+        self.device = device
+        self.batch_size = batch_size
+        self.flip = flip
+
+    def __call__(self, model: nn.Module, step: int, epoch: int) -> dict[str, float]:
+        from facebench.device import device_name
+
+        resolved = ResolvedModel(model, self.model_name, f"{self.run_dir} step {step}", untrained=False)
+        scored = score_pair_sets(resolved, self.sets, align=self.align, device=self.device,
+                                 batch_size=self.batch_size, flip=self.flip, progress=False)
+        settings = {"device": device_name(self.device), "batch_size": self.batch_size, "flip": self.flip,
+                    "align": self.align, "step": step, "epoch": epoch}
+        write_outputs(self.run_dir, scored, resolved, settings)
+        values: dict[str, float] = {}
+        for item in scored:
+            for key in REPORTED:
+                values[f"{item.name}_{key}"] = float(getattr(item.result, key))
+            tar = item.result.tar_at_far[REPORTED_FAR]
+            values[f"{item.name}_tar_at_far_{REPORTED_FAR}"] = float("nan") if tar is None else float(tar)
+        values["score"] = values[f"{scored[0].name}_accuracy"]
+        return values
