@@ -18,9 +18,11 @@ def to_model_input(images: np.ndarray) -> torch.Tensor:
     """uint8 RGB image(s), HWC or NHWC, -> float32 tensor CHW or NCHW normalised to [-1, 1]."""
     if images.dtype != np.uint8:
         raise TypeError(f"expected uint8 images, got {images.dtype}")
-    tensor = torch.from_numpy(np.ascontiguousarray(images))
-    tensor = tensor.permute(2, 0, 1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2)
-    return (tensor.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+    # numpy, not torch: per-image torch ops dispatch to the intra-op thread pool, which on a
+    # busy machine made one 112x112 image cost ~40 ms instead of ~0.15 ms
+    scaled = (images.astype(np.float32) * np.float32(1 / 255.0) - np.float32(PIXEL_MEAN)) / np.float32(PIXEL_STD)
+    axes = (2, 0, 1) if images.ndim == 3 else (0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(scaled.transpose(axes)))
 
 
 def random_input(batch_size: int = 1, *, seed: int = 0) -> torch.Tensor:
