@@ -64,7 +64,9 @@ def plot_scores(sets: list[ScoredSet], path: str | Path) -> None:
     fig, axes = plt.subplots(len(sets), 1, figsize=(6, 3.2 * len(sets)), squeeze=False)
     for ax, item in zip(axes[:, 0], sets, strict=True):
         cosine = cosine_from_sq_l2(item.distance)
-        bins = np.linspace(-1.0, 1.0, 81)
+        low, high = float(cosine.min()), float(cosine.max())
+        pad = max(0.02 * (high - low), 1e-3)  # the data's range: untrained models crowd near cos 1
+        bins = np.linspace(low - pad, high + pad, 61)
         ax.hist(cosine[item.issame], bins=bins, alpha=0.6, label="matched", color="tab:green")
         ax.hist(cosine[~item.issame], bins=bins, alpha=0.6, label="mismatched", color="tab:red")
         ax.axvline(cosine_from_sq_l2(item.threshold_sq_l2), color="black", linestyle="--", linewidth=1, label="threshold")

@@ -171,7 +171,7 @@ def write_outputs(
     paths = write_tables(rows, out, "verify", title=f"facebench verify: {resolved.label}", meta=meta)
     write_scores_csv(out / "scores.csv", scored, resolved.label)
     plot_sets = [
-        ScoredSet(f"{item.name} ({resolved.label})", item.distance, item.pairs.issame, item.result.threshold_sq_l2)
+        ScoredSet(f"{item.name}: {resolved.label}", item.distance, item.pairs.issame, item.result.threshold_sq_l2)
         for item in scored
     ]
     plot_roc(plot_sets, out / "roc.png")
