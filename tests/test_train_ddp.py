@@ -26,7 +26,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path: Path) -> None:
         "train", "--model", TINY, "--data", str(data), "--out", str(out), "--device", "cpu", "--embedding-size", "16",
         "--epochs", "2", "--batch-size", "4", "--workers", "0", "--log-every", "1", "--checkpoint-every", "3",
     ]  # fmt: skip
-    process = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    process = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert process.returncode == 0, process.stdout + process.stderr
     ranks = [torch.load(dumps / f"rank{r}.pt") for r in (0, 1)]
     assert ranks[0].keys() == ranks[1].keys() and any(k.startswith("head.") for k in ranks[0])

@@ -13,11 +13,11 @@ import torch
 from train_helpers import TINY, make_faces, tiny_spec, write_pairs_csv
 from typer.testing import CliRunner
 
-import facebench.train.losses as losses
 from facebench.checkpoint import load_checkpoint, resolve_model
 from facebench.cli import app
 from facebench.errors import FacebenchError
 from facebench.models import registry
+from facebench.train import losses
 from facebench.train.config import TrainConfig
 from facebench.train.logs import CsvLog
 from facebench.train.run import resume_config, train
@@ -42,8 +42,8 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(faces: Path, out: Path, **kw: object) -> TrainConfig:
-    base = dict(model=TINY, data=str(faces), out=str(out), embedding_size=16, epochs=2, batch_size=8, workers=0,
-                threads=1, log_every=1, checkpoint_every=0, warmup_epochs=0)
+    base = {"model": TINY, "data": str(faces), "out": str(out), "embedding_size": 16, "epochs": 2, "batch_size": 8,
+            "workers": 0, "threads": 1, "log_every": 1, "checkpoint_every": 0, "warmup_epochs": 0}
     return TrainConfig(**{**base, **kw})
 
 
@@ -193,3 +193,40 @@ def test_existing_run_is_not_overwritten_and_resume_refuses_changed_options(face
         resume_config(out, {"epochs": 3})
     assert resume_config(out, {"device": "cpu", "epochs": 1}).epochs == 1
 
+
+
+def test_tensorboard_scalars_when_installed(faces: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    train(config(faces, tmp_path / "run", epochs=1, val={"toy": str(faces / "pairs.csv")}), progress=False)
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+class Crash(Exception):
+    """Stands for a crash in the middle of a run."""
+
+
+def crash_at(at: int):
+    def callback(engine, step: int) -> None:
+        if step == at:
+            raise Crash
+    return callback
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("amp_dtype", ["fp16", "bf16"])
+def test_cuda_amp_channels_last_run_crash_and_resume(faces: Path, tmp_path: Path, amp_dtype: str) -> None:
+    out = tmp_path / "run"
+    options = {"device": "cuda", "amp_dtype": amp_dtype, "channels_last": True, "epochs": 3, "checkpoint_every": 5}
+    with pytest.raises(Crash):
+        train(config(faces, out, **options), callbacks=[crash_at(7)], progress=False)
+    training = load_checkpoint(out / "checkpoint.pt")["extra"]["training"]
+    assert training["step"] == 5
+    assert bool(training["scalers"][0]) == (amp_dtype == "fp16")  # a GradScaler state only for fp16
+    result = train(resume_config(out, {}), resume=True, progress=False)
+    assert result.fit.step == 12
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["amp_dtype"] == {"fp16": "float16", "bf16": "bfloat16"}[amp_dtype] and saved["resumed_at_step"] == 5
+    metrics = rows(out / "metrics.csv")
+    assert [int(r["step"]) for r in metrics] == list(range(1, 13))
+    assert all(math.isfinite(float(r["loss"])) for r in metrics)

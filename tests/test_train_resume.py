@@ -55,15 +55,15 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path: Path, monkeypa
     data = make_faces(tmp_path / "faces")
     try:
         whole = tmp_path / "whole"
-        options = dict(model=TINY, data=str(data), out=str(whole), embedding_size=16, epochs=3, batch_size=8,
-                       workers=0, threads=1, log_every=1, checkpoint_every=3, warmup_epochs=0.5, seed=7)
-        train(TrainConfig(**options), progress=False)
+        train(TrainConfig(model=TINY, data=str(data), out=str(whole), embedding_size=16, epochs=3, batch_size=8,
+                          workers=0, threads=1, log_every=1, checkpoint_every=3, warmup_epochs=0.5, seed=7),
+              progress=False)
 
         killed = tmp_path / "killed"
         # killed after step 5 (1st batch of epoch 1); its last checkpoint, step 3, is mid-epoch 0 as well,
         # so the resumed run starts at the 4th batch of epoch 0 and recomputes steps 4 and 5
         process = subprocess.run([sys.executable, str(HELPER), "--kill-at-step", "5", "train", *ARGS,
-                                  "--data", str(data), "--out", str(killed)], capture_output=True, text=True, timeout=120)
+                                  "--data", str(data), "--out", str(killed)], capture_output=True, text=True, timeout=120, check=False)
         assert process.returncode == -signal.SIGKILL, process.stderr
         assert load_checkpoint(killed / "checkpoint.pt")["extra"]["training"]["step"] == 3
         assert [s for s, _ in loss_column(killed / "metrics.csv")] == ["1", "2", "3", "4", "5"]

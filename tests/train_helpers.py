@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from facebench.models.common import FEATURE_MAP_SIZE, FaceBackbone
-from facebench.models.registry import ModelSpec, _REGISTRY
+from facebench.models.registry import _REGISTRY, ModelSpec
 
 TINY = "tiny-test"
 

@@ -52,7 +52,8 @@ def train(
     """
     from dataclasses import fields
 
-    from facebench.train.run import resume_config, train as run_training
+    from facebench.train.run import resume_config
+    from facebench.train.run import train as run_training
     from facebench.train.validate import parse_val_option
 
     options = locals()

@@ -42,11 +42,24 @@ from facebench.data.loaders import FaceLoader, default_workers
 from facebench.errors import FacebenchError
 from facebench.fileio import write_json_atomic
 from facebench.train.config import AMP_DTYPES, OPTIMIZERS, SCHEDULES, EngineConfig
-from facebench.train.distributed import DistInfo, all_reduce_mean, barrier, broadcast_buffers, gather_objects
+from facebench.train.distributed import (
+    DistInfo,
+    all_reduce_mean,
+    barrier,
+    broadcast_buffers,
+    gather_objects,
+)
 from facebench.train.logs import CsvLog, TensorBoard
 from facebench.train.sampler import ResumableSampler, SeededSamples
 from facebench.train.schedule import LRSchedule
-from facebench.train.state import BEST_NAME, CHECKPOINT_NAME, capture_rng, load_training_checkpoint, restore_rng, seed_everything
+from facebench.train.state import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    capture_rng,
+    load_training_checkpoint,
+    restore_rng,
+    seed_everything,
+)
 
 MODEL_KEY = "model"  # the module saved as the checkpoint's model (verified, profiled, distilled from)
 
@@ -415,7 +428,13 @@ class Engine:
 
     def fit(self, resume: bool = False) -> FitResult:
         """Train to the last step (or on from ``run_dir/checkpoint.pt`` with ``resume``)."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         cfg = self.config
         if cfg.threads:

@@ -13,7 +13,14 @@ from torch import nn
 
 from facebench.errors import FacebenchError
 from facebench.train.config import RESUME_OVERRIDABLE, TrainConfig
-from facebench.train.engine import MODEL_KEY, Engine, FitResult, Objective, RunSpec, check_config
+from facebench.train.engine import (
+    MODEL_KEY,
+    Engine,
+    FitResult,
+    Objective,
+    RunSpec,
+    check_config,
+)
 from facebench.train.state import CHECKPOINT_NAME
 
 

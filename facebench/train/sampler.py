@@ -59,8 +59,9 @@ class ResumableSampler(DistributedSampler):
 class SeededSamples(Dataset):
     """``dataset[index]`` computed with torch's RNG seeded by the sampler's augmentation seed.
 
-    The caller's RNG state is restored afterwards (``fork_rng``), so loading in the main
-    process (workers=0) leaves the training RNG untouched.
+    The CPU generator's state is restored afterwards, so loading in the main process
+    (workers=0) leaves the training RNG untouched. (Direct ``get_state``/``set_state`` of
+    the default generator: about 9 us a sample, where ``torch.random.fork_rng`` takes over 100.)
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -71,6 +72,10 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         index, seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        generator = torch.default_generator
+        saved = generator.get_state()
+        generator.manual_seed(seed)
+        try:
             return self.dataset[index]
+        finally:
+            generator.set_state(saved)
