@@ -1,0 +1,28 @@
+"""``facebench report``: the study's Tables 1-2, Figure 1, an ROC of every run and a summary, from run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from facebench.cli.app import command, console
+
+
+@command("report")
+def report(
+    runs: Path = typer.Option(Path("runs"), help="Folder searched (recursively) for run folders "
+                              "(config.json + verify.json) and profile.json files."),
+    out: Path = typer.Option(Path("reports"), help="Folder for table1/2 .md/.csv, figure1.png/.svg, roc.png, "
+                             "results.json, summary.md."),
+    profile: list[Path] | None = typer.Option(None, help="Extra profile.json (or a folder holding one) for "
+                                              "Table 2 and Figure 1; repeatable."),
+) -> None:
+    """Build the report from run folders only: every table cell names the run folder or file it came from."""
+    from facebench.report.build import build_report
+
+    result = build_report(runs, out, profile or [])
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    console.print(f"{len(result.rows)} table rows; wrote {', '.join(str(p) for p in result.paths)}",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,131 @@
+"""``facebench report`` as a library call: run folders in, Tables 1-2, Figure 1, ROC, summary out.
+
+Outputs in ``out``: table1.md/.csv, table2.md/.csv, figure1.png/.svg, roc.png (and
+roc_<set>.png for further sets), results.json (what ``facebench check`` compares) and
+summary.md. Everything is read and checked before the first file is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from facebench.errors import FacebenchError
+from facebench.fileio import atomic_path, write_json_atomic, write_text_atomic
+from facebench.eval.plots import plot_roc
+from facebench.report.figures import figure1, roc_sets
+from facebench.report.practical import gflops_by_model, latency_entries, table2
+from facebench.report.runs import METHODS, Discovery, discover, read_json
+from facebench.report.study import StudyRow, accuracy_entries, primary_set, set_names, study_rows, table1
+from facebench.report.summary import summary_markdown
+from facebench.report.markdown import text_table
+
+RESULTS_NAME = "results.json"
+BENCH_LOG = "bench.json"  # written by facebench bench into the runs folder
+
+
+@dataclass
+class Report:
+    """What was written and what could not be shown."""
+
+    paths: list[Path]
+    notes: list[str]
+    rows: list[StudyRow]
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def results(rows: list[StudyRow], found: Discovery, runs_root: Path, environment: dict[str, Any]) -> dict[str, Any]:
+    """results.json / baseline.json: every accuracy and latency entry with its source file."""
+    return {
+        "meta": {"runs": str(runs_root), "environment": environment,
+                 "units": "accuracy and TAR in percent; latency in ms per forward pass of one batch"},
+        "accuracy": accuracy_entries(rows),
+        "latency": latency_entries(found.profiles),
+    }  # fmt: skip
+
+
+def table1_markdown(md_rows: list[dict[str, str]], rows: list[StudyRow], sets: list[str]) -> str:
+    pairs = {s: sorted({r.sets[s]["n_pairs"] for row in rows for r in row.cells.values() if s in r.sets})
+             for s in sets}  # fmt: skip
+    sources = [f"- {row.label} {title}: `{row.cells[m].path}`"
+               for row in rows for m, (_, title) in METHODS.items() if m in row.cells]  # fmt: skip
+    return (
+        "# Table 1: verification accuracy (%)\n\n"
+        "Accuracy: mean ± std over the folds of each set (insightface k-fold protocol, `facebench verify`). "
+        "TAR@FAR=1e-3 in %, '-' where the set has fewer than 1000 mismatched pairs. '-' in an accuracy "
+        "cell: no run for that model and method.\n\n"
+        + "Pairs per set: " + "; ".join(f"{s} {', '.join(map(str, n))}" for s, n in pairs.items()) + "\n\n"
+        + text_table(md_rows) + "\n\nRun folder behind each cell:\n\n" + "\n".join(sources) + "\n"
+    )
+
+
+def table2_markdown(md_rows: list[dict[str, Any]], missing: list[str]) -> str:
+    text = (
+        "# Table 2: practical metrics\n\n"
+        "Counts at batch 1, 3x112x112, fp32 (params; size of the fp32 state_dict, MB = 1e6 bytes; GMACs by "
+        "ptflops; GFLOPs by torch's FlopCounterMode). Latency per forward pass of one batch, with the device, "
+        "dtype, batch and CPU threads of each row; memory as labelled (MB = 1e6 bytes).\n\n"
+    )
+    text += text_table(md_rows) if md_rows else "No profile.json found."
+    if missing:
+        text += "\n\nNot profiled: " + ", ".join(missing) + " (run `facebench profile --models ... --out DIR` "
+        text += "and pass `--profile DIR`)."
+    return text + "\n"
+
+
+def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None = None) -> Report:
+    """Read every run and profile under ``runs_root`` and write the report files into ``out``."""
+    from facebench.provenance import environment
+
+    found = discover(runs_root, extra_profiles)
+    if not found.runs:
+        raise FacebenchError(f"--runs {runs_root}: no run folders (config.json + verify.json) under it")
+    rows = study_rows(found.runs)
+    sets = set_names(rows)
+    models = list(dict.fromkeys(r.model for r in rows))
+    t1_csv, t1_md = table1(rows, sets)
+    t2_csv, t2_md = table2(found.profiles, models)
+    gflops = gflops_by_model(found.profiles)
+    missing = [m for m in models if m not in gflops]
+    bench_path = runs_root / BENCH_LOG
+    bench = read_json(bench_path) if bench_path.is_file() else None
+    env = environment()
+    notes = list(found.skipped) + [f"Table 2 and Figure 1 lack {m}: no profile row for it" for m in missing]
+    main_set = primary_set(sets)
+    rocs = {s: roc_sets(rows, s) for s in sets}  # read every scores.csv before writing anything
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "table1.md", out / "table1.csv", out / "table2.md", out / "table2.csv"]
+    write_text_atomic(paths[0], table1_markdown(t1_md, rows, sets))
+    write_csv(paths[1], t1_csv)
+    write_text_atomic(paths[2], table2_markdown(t2_md, missing))
+    write_csv(paths[3], t2_csv)
+    figures = [out / "figure1.png", out / "figure1.svg"]
+    notes += figure1(rows, gflops, main_set, figures)
+    paths += figures
+    files = {"Table 1: verification accuracy": "table1.md", "Table 1 (CSV, run folder per cell)": "table1.csv",
+             "Table 2: practical metrics": "table2.md", "Table 2 (CSV, source file per row)": "table2.csv",
+             f"Figure 1: {main_set} accuracy vs GFLOPs": "figure1.png", "Figure 1 (SVG)": "figure1.svg"}
+    for set_name, (scored, left_out) in rocs.items():
+        notes += left_out
+        if scored:
+            name = "roc.png" if set_name == main_set else f"roc_{set_name}.png"
+            plot_roc(scored, out / name)
+            paths.append(out / name)
+            files[f"ROC of every run on {set_name}"] = name
+    write_json_atomic(out / RESULTS_NAME, results(rows, found, runs_root, env))
+    files[f"Results for facebench check ({RESULTS_NAME})"] = RESULTS_NAME
+    paths.append(out / RESULTS_NAME)
+    summary = out / "summary.md"
+    write_text_atomic(summary, summary_markdown(report_environment=env, runs=found.runs, profiles=found.profiles,
+                                                files=files, notes=notes, bench=bench))
+    paths.append(summary)
+    return Report(paths, notes, rows)
+

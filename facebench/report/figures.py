@@ -1,0 +1,129 @@
+"""The study's Figure 1 (accuracy against GFLOPs) and one ROC overlaying every run, from run folders."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facebench.errors import FacebenchError
+from facebench.eval.plots import ScoredSet, _pyplot
+from facebench.fileio import atomic_path
+from facebench.report.runs import METHODS
+from facebench.report.study import TEACHER, StudyRow, cell_values
+
+MARKERS = {"none": "o", "kd": "s", "adv": "^", "emb": "D"}  # by method; a teacher is a star
+TEACHER_MARKER = "*"
+DODGE = 1.06  # x factor between neighbouring markers of one model
+
+
+@dataclass
+class _Point:
+    label: str
+    model: str
+    marker: str
+    teacher: bool
+    gflops: float
+    acc_pct: float
+    std_pct: float
+
+
+def figure_points(rows: list[StudyRow], gflops: dict[str, float], set_name: str) -> tuple[list[_Point], list[str]]:
+    """One point per row and method with a result on ``set_name`` and a GFLOPs count; and the ones left out."""
+    points, left_out = [], []
+    for row in rows:
+        for method, run in row.cells.items():
+            values = cell_values(run, set_name)
+            name = f"{row.label} {METHODS[method][1]}" if row.role != TEACHER else row.label
+            if values is None:
+                left_out.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
+            elif row.model not in gflops:
+                left_out.append(f"Figure 1 lacks {name}: no profile row for {row.model} (GFLOPs unknown)")
+            else:
+                teacher = row.role == TEACHER
+                points.append(_Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
+                                     gflops[row.model], values["acc_pct"], values["acc_std_pct"]))
+    return points, left_out
+
+
+def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths: list[Path]) -> list[str]:
+    """Accuracy on ``set_name`` against GFLOPs (log x), one labelled marker per model and method.
+
+    Error bars are the k-fold std. Points of one model share its GFLOPs, so they are dodged
+    sideways by a few percent and their labels stacked in accuracy order. Writes each of
+    ``paths`` (.png, .svg); returns the points left out and why.
+    """
+    points, left_out = figure_points(rows, gflops, set_name)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    colours = {m: plt.cm.tab10(k % 10) for k, m in enumerate(dict.fromkeys(p.model for p in points))}
+    for model in colours:
+        group = sorted((p for p in points if p.model == model), key=lambda p: p.acc_pct)
+        for k, point in enumerate(group):
+            centred = k - (len(group) - 1) / 2
+            x = point.gflops * DODGE ** centred
+            ax.errorbar(x, point.acc_pct, yerr=point.std_pct, fmt=point.marker, color=colours[model],
+                        markersize=13 if point.teacher else 8, capsize=3)
+            ax.annotate(point.label, (x, point.acc_pct), textcoords="offset points", fontsize=8,
+                        xytext=(14, 12 * centred), va="center",
+                        arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5})
+    if points:
+        ax.set_xscale("log")
+        xs = [p.gflops for p in points]
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 5)  # room for the labels on the right
+        ax.legend(handles=_marker_legend(), loc="lower right", fontsize="small")
+    ax.set_xlabel("GFLOPs per 112x112 image (log scale; a model's markers dodged sideways)")
+    ax.set_ylabel(f"{set_name} verification accuracy (%), bars: std over folds")
+    ax.set_title(f"{set_name} accuracy vs operations")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return left_out
+
+
+def _marker_legend() -> list:
+    """Legend entries for the marker shapes (colours are per model and labelled at each point)."""
+    from matplotlib.lines import Line2D
+
+    entries = [Line2D([], [], marker=TEACHER_MARKER, color="grey", linestyle="", markersize=10, label="teacher")]
+    entries += [Line2D([], [], marker=MARKERS[m], color="grey", linestyle="", label=title)
+                for m, (_, title) in METHODS.items()]
+    return entries
+
+
+def read_scores(path: Path, set_name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(cosine scores, issame) of ``set_name`` from a verify scores.csv, or None when the set is absent."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FacebenchError(f"{path}: unreadable scores file ({str(exc).splitlines()[0]})") from None
+    missing = {"set", "score", "issame"} - set(frame.columns)
+    if missing:
+        raise FacebenchError(f"{path}: missing columns {', '.join(sorted(missing))}; it was not written by facebench verify")
+    chosen = frame[frame["set"].astype(str) == set_name]
+    if chosen.empty:
+        return None
+    return chosen["score"].to_numpy(dtype=np.float64), chosen["issame"].to_numpy().astype(bool)
+
+
+def roc_sets(rows: list[StudyRow], set_name: str) -> tuple[list[ScoredSet], list[str]]:
+    """Every run's scores on ``set_name`` as ROC inputs, and the runs left out (no scores for that set)."""
+    sets, left_out = [], []
+    for row in rows:
+        for method, run in row.cells.items():
+            name = f"{row.label} {METHODS[method][1]}" if row.role != TEACHER else row.label
+            scores = run.path / "scores.csv"
+            loaded = read_scores(scores, set_name) if scores.is_file() else None
+            if loaded is None:
+                left_out.append(f"{name}: no {set_name} scores in {scores}")
+                continue
+            cosine, issame = loaded
+            threshold = run.sets.get(set_name, {}).get("threshold_sq_l2", math.nan)
+            sets.append(ScoredSet(name, 2.0 * (1.0 - cosine), issame, threshold))  # squared L2 = 2 - 2 cos
+    return sets, left_out

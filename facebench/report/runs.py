@@ -1,0 +1,214 @@
+"""Run folders as the report reads them: discovery, the fields it reads, and teacher links.
+
+A **run folder** holds ``config.json`` and ``verify.json`` (``scores.csv`` and
+``profile.json`` optional); a **profile folder** holds ``profile.json`` and no
+``config.json``. Nothing else is read, so every number in a report traces to one of these
+files. The fields read, which train / distill / verify / profile write:
+
+``config.json`` (written by ``facebench.train.engine``; ``config`` is ``asdict`` of the run's config):
+  - ``config.model``: zoo name of the trained network (for ``facebench distill``: the student).
+  - ``config.method``: ``"none" | "kd" | "adv" | "emb"`` for a distill run; absent for a
+    ``facebench train`` run, which counts as vanilla (``"none"``).
+  - ``teacher`` (top level, distill runs only): ``{"model": zoo name or external name,
+    "checkpoint": path of the teacher checkpoint used (as given, or absolute), "sha256":
+    hex SHA-256 of that file's bytes}``. The teacher's own run folder is the one holding
+    that checkpoint, or failing that, the one whose ``best.pt`` / ``checkpoint.pt`` has that
+    hash (so moved folders still link).
+  - ``environment`` (``facebench.provenance.environment``): ``command``, ``time_utc``, ``cpu``,
+    ``gpus``, ``torch_version``; ``total_steps``; ``resumed_at_step``.
+``verify.json`` (``facebench.eval.verify.write_outputs``): ``rows[*]``: ``set``, ``n_pairs``,
+  ``accuracy``, ``accuracy_std``, ``tar_at_far_1e-03``, ``wall_s``; ``meta.model_source``.
+``scores.csv`` (same writer): ``set``, ``score`` (cosine), ``issame``.
+``profile.json`` (``facebench profile``): ``rows[*]``: ``model``, ``device``, ``dtype``,
+  ``batch``, ``threads``, ``params_m``, ``size_mb``, ``gmacs``, ``gflops``,
+  ``latency_ms_{mean,std,p50,p95}``, ``mem_*_mb``; ``meta.environment``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from facebench.errors import FacebenchError
+
+# method id in config.json -> (column id, the study's name)
+METHODS: dict[str, tuple[str, str]] = {
+    "none": ("vanilla", "Vanilla"),
+    "kd": ("kd", "SL KD"),
+    "adv": ("adv", "ADV KD"),
+    "emb": ("emb", "EMB KD"),
+}
+RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # as facebench.checkpoint resolves a run folder
+TAR_KEY = "tar_at_far_1e-03"  # the verify.json column Table 1 reports
+VERIFY_ROW_KEYS = ("set", "n_pairs", "accuracy", "accuracy_std")
+PROFILE_ROW_KEYS = ("model", "device", "dtype", "batch", "params_m", "size_mb", "gmacs", "gflops",
+                    "latency_ms_mean", "latency_ms_std")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a broken file -> FacebenchError naming file and line."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); rerun the step that wrote it") from None
+    except OSError as exc:
+        raise FacebenchError(f"{path}: unreadable ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise FacebenchError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(mapping, dict):
+        raise FacebenchError(f"{where}: expected an object")
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise FacebenchError(f"{where}: missing {', '.join(missing)}; it was not written by this facebench")
+
+
+@dataclass
+class Run:
+    """One run folder: its config.json and verify.json, validated."""
+
+    path: Path
+    name: str  # the folder relative to the runs root (how tables name it)
+    config: dict[str, Any]
+    verify: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> Run:
+        config = read_json(path / "config.json")
+        verify = read_json(path / "verify.json")
+        _require(config, ("config",), str(path / "config.json"))
+        _require(config["config"], ("model",), f"{path / 'config.json'} config")
+        method = config["config"].get("method", "none")
+        if method not in METHODS:
+            raise FacebenchError(f"{path / 'config.json'}: method {method!r} is not one of: {', '.join(METHODS)}")
+        if method != "none" and "teacher" in config:
+            _require(config["teacher"], ("model", "checkpoint"), f"{path / 'config.json'} teacher")
+        _require(verify, ("rows", "meta"), str(path / "verify.json"))
+        for k, row in enumerate(verify["rows"]):
+            _require(row, VERIFY_ROW_KEYS, f"{path / 'verify.json'} rows[{k}]")
+        return cls(path, name, config, verify)
+
+    @property
+    def model(self) -> str:
+        return self.config["config"]["model"]
+
+    @property
+    def method(self) -> str:
+        """``none`` (vanilla), ``kd``, ``adv`` or ``emb``."""
+        return self.config["config"].get("method", "none")
+
+    @property
+    def is_distill(self) -> bool:
+        return "method" in self.config["config"]
+
+    @property
+    def teacher_ref(self) -> dict[str, Any] | None:
+        return self.config.get("teacher")
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        return self.config.get("environment", {})
+
+    @property
+    def sets(self) -> dict[str, dict[str, Any]]:
+        """verify.json rows by set name."""
+        return {row["set"]: row for row in self.verify["rows"]}
+
+    def checkpoint(self) -> Path | None:
+        """best.pt, else checkpoint.pt, else None."""
+        return next((self.path / n for n in RUN_CHECKPOINTS if (self.path / n).is_file()), None)
+
+    @cached_property
+    def checkpoint_hashes(self) -> set[str]:
+        """SHA-256 of each checkpoint file in the folder (computed once, on demand)."""
+        return {file_sha256(self.path / n) for n in RUN_CHECKPOINTS if (self.path / n).is_file()}
+
+
+@dataclass
+class ProfileFile:
+    """A profile.json (from ``facebench profile`` or bench's profile step)."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> ProfileFile:
+        data = read_json(path)
+        _require(data, ("rows", "meta"), str(path))
+        for k, row in enumerate(data["rows"]):
+            _require(row, PROFILE_ROW_KEYS, f"{path} rows[{k}]")
+        return cls(path, data)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.data["rows"]
+
+
+@dataclass
+class Discovery:
+    """Everything found under a runs folder."""
+
+    runs: list[Run] = field(default_factory=list)
+    profiles: list[ProfileFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<folder>: <why>" for incomplete run folders
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Discovery:
+    """Run folders and profile files under ``runs_root`` (recursively), plus ``extra_profiles``.
+
+    ``extra_profiles`` are profile.json files or folders holding one. A folder with
+    config.json but no verify.json is an unfinished run: listed in ``skipped``.
+    """
+    if not runs_root.is_dir():
+        raise FacebenchError(f"--runs {runs_root}: no such folder")
+    found = Discovery()
+    for config in sorted(runs_root.rglob("config.json")):
+        folder = config.parent
+        if (folder / "verify.json").is_file():
+            name = folder.relative_to(runs_root).as_posix()
+            found.runs.append(Run.load(folder, folder.resolve().name if name == "." else name))
+        else:
+            found.skipped.append(f"{folder}: config.json without verify.json (unfinished run)")
+    profile_files = sorted(runs_root.rglob("profile.json"))
+    for extra in extra_profiles or []:
+        path = extra / "profile.json" if extra.is_dir() else extra
+        if not path.is_file():
+            raise FacebenchError(f"--profile {extra}: no profile.json there; write one with facebench profile --out DIR")
+        if path.resolve() not in {p.resolve() for p in profile_files}:
+            profile_files.append(path)
+    found.profiles = [ProfileFile.load(p) for p in profile_files]
+    return found
+
+
+def find_teacher(run: Run, runs: list[Run]) -> Run | None:
+    """The trained run folder a distill run's teacher checkpoint came from, or None (external teacher)."""
+    ref = run.teacher_ref
+    if ref is None:
+        return None
+    candidates = [r for r in runs if not r.is_distill]
+    checkpoint = Path(ref["checkpoint"])
+    for candidate in candidates:
+        if checkpoint.resolve().parent == candidate.path.resolve():
+            return candidate
+    digest = ref.get("sha256")
+    if digest:
+        for candidate in candidates:
+            if digest in candidate.checkpoint_hashes:
+                return candidate
+    return None

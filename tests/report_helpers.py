@@ -1,0 +1,82 @@
+"""A tiny study made with the real train / verify / profile code paths, for the report and check tests.
+
+Two toy backbones (``tiny-test`` and a wider ``tiny-wide``) train on toy faces with in-loop
+validation, which writes verify.json and scores.csv through ``facebench verify``'s writer.
+``facebench distill`` is not there yet, so student runs are ``train`` runs whose config.json
+then gets the keys a distill run records (``config.method``, top-level ``teacher``), as
+``facebench.report.runs`` documents them. The profile comes from ``facebench profile``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from train_helpers import TINY, TinyNet, make_faces, tiny_spec, write_pairs_csv
+from typer.testing import CliRunner
+
+from facebench.cli import app
+from facebench.fileio import write_json_atomic
+from facebench.models import registry
+from facebench.models.common import FEATURE_MAP_SIZE
+from facebench.models.registry import ModelSpec
+from facebench.report.runs import file_sha256
+from facebench.train.config import TrainConfig
+from facebench.train.run import train
+
+WIDE = "tiny-wide"
+
+
+class WideNet(TinyNet):
+    """TinyNet with 16 channels: more operations, so Figure 1 has two x positions."""
+
+    def __init__(self, *, embedding_size: int = 16) -> None:
+        super().__init__(embedding_size=embedding_size)
+        self.feature_channels = 16
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 16, 4, stride=4, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 16, 4, stride=4, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * FEATURE_MAP_SIZE**2, embedding_size),
+                                  nn.BatchNorm1d(embedding_size))
+
+
+def register_tiny_models(monkeypatch) -> None:
+    monkeypatch.setitem(registry._REGISTRY, TINY, tiny_spec())
+    monkeypatch.setitem(registry._REGISTRY, WIDE, ModelSpec(WIDE, "test", "wider toy backbone", WideNet))
+
+
+def train_run(faces: Path, out: Path, model: str, seed: int = 0) -> Path:
+    config = TrainConfig(model=model, data=str(faces), out=str(out), embedding_size=16, epochs=2, batch_size=8,
+                         workers=0, threads=1, log_every=2, checkpoint_every=0, warmup_epochs=0, seed=seed,
+                         val={"toy": str(faces / "pairs.csv")}, val_batch_size=16)
+    train(config, progress=False)
+    return out
+
+
+def as_distill_run(run: Path, method: str, teacher: Path) -> None:
+    """Add to config.json what a distill run records: the method and the teacher checkpoint with its hash."""
+    path = run / "config.json"
+    data = json.loads(path.read_text())
+    data["config"] |= {"method": method, "teacher": str(teacher)}
+    checkpoint = teacher / "best.pt"
+    data["teacher"] = {"model": WIDE, "checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint)}
+    write_json_atomic(path, data)
+
+
+def make_study(root: Path) -> Path:
+    """root/runs: a tiny-wide teacher, tiny-test students none/kd/adv/emb, a profile of both; returns runs/."""
+    threads = torch.get_num_threads()
+    faces = make_faces(root / "faces")
+    write_pairs_csv(faces)
+    runs = root / "runs"
+    teacher = train_run(faces, runs / "teacher-wide", WIDE)
+    for seed, method in enumerate(("none", "kd", "adv", "emb"), start=1):
+        as_distill_run(train_run(faces, runs / f"tiny-{method}", TINY, seed=seed), method, teacher)
+    result = CliRunner().invoke(app, ["profile", "--models", f"{WIDE},{TINY}", "--device", "cpu", "--warmup", "1",
+                                      "--iters", "3", "--threads", "1", "--out", str(runs / "profile")])
+    assert result.exit_code == 0, result.output
+    torch.set_num_threads(threads)
+    return runs
