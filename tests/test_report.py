@@ -159,3 +159,18 @@ def test_broken_verify_json_names_file_and_line(study: Path, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert f"{runs / 'a' / 'verify.json'}:2: not valid JSON" in result.output
     assert "Traceback" not in result.output
+
+
+def test_check_reads_run_folders_against_the_report(study: Path, report: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    shutil.copy(report / "results.json", baseline)
+    same = CliRunner().invoke(app, ["check", "--baseline", str(baseline), "--current", str(study)])
+    assert same.exit_code == 0, same.output
+    assert "7 entries compared" in same.output and "0 failed" in same.output
+    runs = tmp_path / "runs"
+    shutil.copytree(study, runs)
+    verify = json.loads((runs / "tiny-emb" / "verify.json").read_text())
+    verify["rows"][0]["accuracy"] -= 0.01  # a planted 1 pp drop
+    (runs / "tiny-emb" / "verify.json").write_text(json.dumps(verify))
+    dropped = CliRunner().invoke(app, ["check", "--baseline", str(baseline), "--current", str(runs)])
+    assert dropped.exit_code == 1 and "EMB KD" in dropped.output and "-1.00 pp" in dropped.output

@@ -1,0 +1,102 @@
+"""``facebench check``: today's results against a baseline, for CI.
+
+Both sides are ``results.json`` documents as ``facebench report`` writes them (a baseline
+is one kept aside). Accuracy entries are matched by (model, teacher, method, set) and fail
+when they drop by more than ``acc_tol`` percentage points; latency entries are matched by
+(model, device, dtype, batch, threads) and fail when the mean grows by more than
+``latency_tol`` (relative). A baseline entry with no counterpart fails as missing, except
+latency measured only under other settings (another machine, say): that is reported as not
+compared, since times from different hardware say nothing about a regression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facebench.errors import FacebenchError
+from facebench.report.runs import read_json
+
+ACCURACY_KEY = ("model", "teacher", "method", "set")
+LATENCY_KEY = ("model", "device", "dtype", "batch", "threads")
+REGRESSION, MISSING, OK, NOT_COMPARED = "regression", "missing", "ok", "not compared"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One baseline entry compared."""
+
+    kind: str  # "accuracy" or "latency"
+    key: tuple  # the values of ACCURACY_KEY or LATENCY_KEY
+    baseline: float
+    current: float | None
+    change: str  # "-0.62 pp", "+31.0 %"
+    status: str  # REGRESSION, MISSING, OK or NOT_COMPARED
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (REGRESSION, MISSING)
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A results.json / baseline.json, checked for the fields check compares."""
+    data = read_json(path)
+    for kind, keys, value in (("accuracy", ACCURACY_KEY, "accuracy_pct"), ("latency", LATENCY_KEY, "latency_ms_mean")):
+        entries = data.get(kind)
+        if not isinstance(entries, list):
+            raise FacebenchError(f"{path}: no '{kind}' list; write results with facebench report")
+        for k, entry in enumerate(entries):
+            missing = [f for f in (*keys, value) if not isinstance(entry, dict) or f not in entry]
+            if missing:
+                raise FacebenchError(f"{path}: {kind}[{k}] lacks {', '.join(missing)}; write results with facebench report")
+    return data
+
+
+def current_results(folder: Path) -> dict[str, Any]:
+    """``folder/results.json`` when there is one, else the results of the run folders under ``folder``."""
+    path = folder / "results.json"
+    if path.is_file():
+        return load_results(path)
+    from facebench.provenance import environment
+    from facebench.report.build import results
+    from facebench.report.runs import discover
+    from facebench.report.study import study_rows
+
+    found = discover(folder)
+    if not found.runs:
+        raise FacebenchError(f"--current {folder}: neither a results.json nor run folders (config.json + verify.json)")
+    return results(study_rows(found.runs), found, folder, environment())
+
+
+def _key(entry: dict[str, Any], fields: tuple[str, ...]) -> tuple:
+    return tuple(entry[f] for f in fields)
+
+
+def compare(baseline: dict[str, Any], current: dict[str, Any], acc_tol: float, latency_tol: float) -> list[Finding]:
+    """Every baseline entry against its current counterpart (tolerances: pp and relative growth)."""
+    findings = []
+    now = {_key(e, ACCURACY_KEY): e for e in current["accuracy"]}
+    for entry in baseline["accuracy"]:
+        key = _key(entry, ACCURACY_KEY)
+        base = float(entry["accuracy_pct"])
+        if key not in now:
+            findings.append(Finding("accuracy", key, base, None, "-", MISSING))
+            continue
+        value = float(now[key]["accuracy_pct"])
+        status = REGRESSION if base - value > acc_tol else OK
+        findings.append(Finding("accuracy", key, base, value, f"{value - base:+.2f} pp", status))
+    now = {_key(e, LATENCY_KEY): e for e in current["latency"]}
+    models_now = {e["model"] for e in current["latency"]}
+    for entry in baseline["latency"]:
+        key = _key(entry, LATENCY_KEY)
+        base = float(entry["latency_ms_mean"])
+        if key not in now:
+            status = NOT_COMPARED if entry["model"] in models_now else MISSING
+            findings.append(Finding("latency", key, base, None, "-", status))
+            continue
+        value = float(now[key]["latency_ms_mean"])
+        growth = value / base - 1.0
+        status = REGRESSION if growth > latency_tol else OK
+        findings.append(Finding("latency", key, base, value, f"{100 * growth:+.1f} %", status))
+    return findings
