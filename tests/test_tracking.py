@@ -98,3 +98,12 @@ def test_identity_consistency_without_pairs_is_nan() -> None:
     assert empty["tracks"] == 0 and np.isnan(empty["track_cos_consecutive"]) and np.isnan(empty["track_cos_between"])
     single = identity_consistency([0], np.ones((1, 4)))
     assert single["tracks"] == 1 and np.isnan(single["track_cos_consecutive"]) and np.isnan(single["track_cos_between"])
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 0.0])
+def test_identity_consistency_with_unusable_embeddings_is_nan(bad: float) -> None:
+    emb = np.ones((4, 3))
+    emb[2] = bad
+    result = identity_consistency([0, 1, 0, 1], emb)
+    assert result["tracks"] == 2 and result["track_pairs_consecutive"] == 2
+    assert np.isnan(result["track_cos_consecutive"]) and np.isnan(result["track_cos_between"])

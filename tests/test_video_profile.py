@@ -145,6 +145,22 @@ def test_batch_embedder_equals_plain_forward(channels_last: bool) -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-4), (torch.float16, 2e-2)])
+def test_batch_embedder_on_cuda_matches_cpu(dtype: torch.dtype, tolerance: float) -> None:
+    model = TinyEmbedder().eval()
+    cuda = torch.device("cuda")
+    embedder = BatchEmbedder(TinyEmbedder().eval().to(cuda, dtype), cuda, dtype)
+    rng = np.random.default_rng(2)
+    for n in (4, 6, 1):  # pinned staging and device buffers grow, then are reused
+        crops = rng.integers(0, 256, size=(n, 112, 112, 3), dtype=np.uint8)
+        with torch.inference_mode():
+            expected = model(to_model_input(crops)).numpy()
+        got = embedder(crops)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=tolerance * np.abs(expected).max(), rtol=0)
+
+
 def test_summarise_run_from_known_times() -> None:
     stage_ms = np.array([[1.0, 10.0, 0.5, 4.0], [3.0, 14.0, 0.0, 0.0], [2.0, 12.0, 1.0, 8.0]])
     run = VideoRun(stage_ms, np.array([1, 0, 2]), [0, 0, 1], np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), 1, {})
@@ -158,6 +174,10 @@ def test_summarise_run_from_known_times() -> None:
     assert row["embed_ms_per_face"] == pytest.approx(12.0 / 3)
     assert row["faces_per_frame"] == pytest.approx(1.0)
     assert row["track_cos_consecutive"] == pytest.approx(1.0) and row["track_cos_between"] == pytest.approx(0.0)
+    assert row["embeddings_nonfinite_or_zero"] == 0
+    run.embeddings[1] = [np.inf, 0]
+    run.embeddings[2] = 0
+    assert summarise_run(run)["embeddings_nonfinite_or_zero"] == 2
 
 
 # ---- a real pass ----------------------------------------------------------------------------
@@ -180,12 +200,28 @@ def test_run_video_on_real_faces_with_haar(face_clip: Path) -> None:
     assert run.threads == 1 and run.memory["mem_rss_peak_growth_mb"] >= 0
 
 
+class RecordingEmbedder(TinyEmbedder):
+    """Remembers the batch size of every forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(len(x))
+        return super().forward(x)
+
+
 def test_run_video_counts_frames_without_faces(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "blank.mp4", colour_frames(5))
-    run = run_video(TinyEmbedder, clip, get_detector("haar"), VideoConfig(CPU, detector="haar", warmup=1, every=2))
+    model = RecordingEmbedder()
+    config = VideoConfig(CPU, detector="haar", warmup=1, every=2)
+    run = run_video(lambda: model, clip, get_detector("haar"), config)
     row = summarise_run(run)
     assert row["frames"] == 3 and row["faces"] == 0 and row["frames_without_faces"] == 3
     assert np.isnan(row["embed_ms_per_face"]) and row["tracks"] == 0
+    # warm-up ran one forward at each batch size 1..8; frames without faces run none
+    assert model.batches == list(range(1, 9))
 
 
 # ---- CLI ------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def profile_video_cli(
     from facebench.profiling.annotate import AnnotatedVideo
     from facebench.profiling.frames import planned_frames, probe_video
     from facebench.profiling.runtime import check_precision
-    from facebench.profiling.video import VideoConfig, profile_video
+    from facebench.profiling.video import WARMUP_BATCH_MAX, VideoConfig, profile_video
     from facebench.provenance import environment
     from facebench.report.tables import write_tables
 
@@ -93,7 +93,8 @@ def profile_video_cli(
         "dtype": precision,
         "threads": rows[0]["threads"],
         "channels_last": channels_last,
-        "warmup": f"{warmup} untimed passes of the whole pipeline over the first frame",
+        "warmup": f"{warmup} untimed passes of the whole pipeline over the first frame, then one untimed "
+        f"forward at each batch size 1-{WARMUP_BATCH_MAX}" if warmup else "none",
         "stages": "decode = read frame (+ grab skipped ones) + BGR->RGB; detect = detector on the full frame; "
         "align = 5-point similarity warp of every face to 112x112; embed = one batch of the frame's faces "
         "(normalise + forward + embeddings to host)",

@@ -92,15 +92,18 @@ def identity_consistency(track_ids: Sequence[int], embeddings: np.ndarray) -> di
     - ``track_cos_between``: mean cosine similarity over all pairs of faces from different
       tracks (computed exactly from per-track sums, so it costs O(n)).
     A trained model gives the first near 1 and the second much lower; an untrained one
-    gives both high. NaN where there is no such pair.
+    gives both high. NaN where there is no such pair, or where an embedding is unusable
+    (inf, NaN or all zeros, e.g. an untrained deep model overflowing in fp16).
     """
     ids = np.asarray(track_ids, dtype=np.int64)
     if not len(ids):
         return {"tracks": 0, "track_pairs_consecutive": 0, "track_cos_consecutive": float("nan"),
                 "track_cos_between": float("nan")}  # fmt: skip
     vectors = np.asarray(embeddings, dtype=np.float64).reshape(len(ids), -1)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = vectors / np.where(norms > 0, norms, 1.0)
+    if not (np.isfinite(vectors).all() and np.all(np.any(vectors != 0, axis=1))):
+        unit = np.full_like(vectors, np.nan)  # an unusable embedding (inf, NaN, zero) makes the figures NaN
+    else:
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     consecutive = []
     last_of: dict[int, int] = {}
     for i, track_id in enumerate(ids.tolist()):

@@ -2,7 +2,9 @@
 
 Each model gets its own full pass over the video, so a result row is what a deployment
 with that model pays per frame. The timing rules are ``facebench profile``'s: untimed
-warm-up (``warmup`` passes of the whole pipeline over the first frame), everything under
+warm-up (``warmup`` passes of the whole pipeline over the first frame, then one forward at
+every batch size up to WARMUP_BATCH_MAX, since a shape's first forward pays one-off setup
+in cuDNN and oneDNN), everything under
 ``torch.inference_mode``, CUDA synchronised at the end of every timed stage, the CPU
 thread count pinned and recorded. Each frame's faces go through the model as one batch,
 normalised into reused input buffers.
@@ -39,6 +41,7 @@ from facebench.profiling.runtime import check_precision, latency_summary, pinned
 from facebench.profiling.tracking import IouTracker, identity_consistency
 
 STAGES = ("decode", "detect", "align", "embed")
+WARMUP_BATCH_MAX = 8  # warm-up also runs one forward at each batch size 1..8 (first-seen shapes cost extra)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,8 @@ def run_video(
                 frame = next(first)
                 for _ in range(config.warmup):
                     pipeline.process(frame)
+            for n in range(1, WARMUP_BATCH_MAX + 1) if config.warmup else ():
+                pipeline.embedder(np.zeros((n, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8))
             tracker = IouTracker()
             for frame in read_frames(video, config.every, config.max_frames):
                 result = pipeline.process(frame)
@@ -252,7 +257,9 @@ def summarise_run(run: VideoRun) -> dict[str, float | int]:
     """Per-stage ms (mean, std, p50, p95), end-to-end fps, faces and identity consistency of one pass.
 
     ``total`` is the per-frame sum of the four stages; fps = 1000 / mean total ms.
-    ``embed_ms_per_face`` = all embed time / all faces.
+    ``embed_ms_per_face`` = all embed time / all faces. ``embeddings_nonfinite_or_zero``
+    counts embeddings that are unusable (overflow to inf/NaN or underflow to zero, e.g. an
+    untrained deep model in fp16); the consistency figures are NaN when there are any.
     """
     row: dict[str, float | int] = {"frames": len(run.stage_ms)}
     totals = run.stage_ms.sum(axis=1)
@@ -267,8 +274,17 @@ def summarise_run(run: VideoRun) -> dict[str, float | int]:
         "faces_per_frame": float(run.faces_per_frame.mean()),
         "frames_without_faces": int((run.faces_per_frame == 0).sum()),
         "embed_ms_per_face": float(run.stage_ms[:, 3].sum() / faces) if faces else float("nan"),
+        "embeddings_nonfinite_or_zero": _unusable(run.embeddings),
     }
     return row | identity_consistency(run.track_ids, run.embeddings)
+
+
+def _unusable(embeddings: np.ndarray) -> int:
+    """Embeddings with a non-finite value or a zero norm."""
+    if not embeddings.size:
+        return 0
+    finite = np.isfinite(embeddings).all(axis=1)
+    return int((~finite | ~np.any(embeddings != 0, axis=1)).sum())
 
 
 def profile_video(
