@@ -41,7 +41,7 @@ def figure_points(rows: list[StudyRow], gflops: dict[str, float], set_name: str)
             if values is None:
                 left_out.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
             elif row.model not in gflops:
-                left_out.append(f"Figure 1 lacks {name}: no profile row for {row.model} (GFLOPs unknown)")
+                left_out.append(f"Figure 1 lacks {name}: no GFLOPs count for {row.model} in any profile.json")
             else:
                 teacher = row.role == TEACHER
                 points.append(_Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,

@@ -72,11 +72,15 @@ def table2(profiles: list[ProfileFile], models: list[str]) -> tuple[list[dict[st
 
 
 def gflops_by_model(profiles: list[ProfileFile]) -> dict[str, float]:
-    """GFLOPs per model (a static count at batch 1: the same in every profile row of a model)."""
+    """GFLOPs per model (a static count at batch 1: the same in every profile row of a model).
+
+    External models (dlib) have no count (None): they are left out.
+    """
     found: dict[str, float] = {}
     for profile in profiles:
         for row in profile.rows:
-            found.setdefault(row["model"], float(row["gflops"]))
+            if row["gflops"] is not None:
+                found.setdefault(row["model"], float(row["gflops"]))
     return found
 
 
