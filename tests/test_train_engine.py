@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from facebench.checkpoint import load_checkpoint, resolve_model
 from facebench.cli import app
+from facebench.data import PairSet
 from facebench.errors import FacebenchError
 from facebench.models import registry
 from facebench.train import losses
@@ -23,6 +24,7 @@ from facebench.train.logs import CsvLog
 from facebench.train.run import resume_config, train
 from facebench.train.sampler import ResumableSampler, augmentation_seed
 from facebench.train.schedule import LRSchedule
+from facebench.train.validate import first_folds, parse_val_option
 
 
 @pytest.fixture(autouse=True)
@@ -186,12 +188,31 @@ def test_bad_input_one_line_each(faces: Path, tmp_path: Path) -> None:
 
 def test_existing_run_is_not_overwritten_and_resume_refuses_changed_options(faces: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    train(config(faces, out, epochs=1), progress=False)
-    with pytest.raises(FacebenchError, match="already holds a run; continue it with --resume"):
-        train(config(faces, out, epochs=1), progress=False)
+    train(config(faces, out, epochs=1, optimizer="adamw", schedule="poly"), progress=False)
+    training = load_checkpoint(out / "checkpoint.pt")["extra"]["training"]
+    assert set(training["optimizers"][0]["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}  # AdamW's state
+    assert training["optimizers"][0]["param_groups"][0]["weight_decay"] == 0.05
+    assert training["schedules"][0]["kind"] == "poly"
     with pytest.raises(FacebenchError, match=r"started with epochs=1, not 3"):
         resume_config(out, {"epochs": 3})
     assert resume_config(out, {"device": "cpu", "epochs": 1}).epochs == 1
+    with pytest.raises(FacebenchError, match=r"already holds a run"):
+        train(config(faces, out, epochs=1, optimizer="adamw", schedule="poly"), progress=False)
+
+
+def test_val_option_and_fold_subsets() -> None:
+    assert parse_val_option(["lfw=a/pairs.txt", "b/cfp.bin"]) == {"lfw": "a/pairs.txt", "cfp": "b/cfp.bin"}
+    with pytest.raises(FacebenchError, match="used twice"):
+        parse_val_option(["x=a.txt", "x=b.txt"])
+    images = [f"img{i}.jpg" for i in range(8)]
+    left, right = np.array([0, 1, 2, 3, 4, 5, 6, 7]), np.array([1, 2, 3, 0, 5, 6, 7, 4])
+    folds = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    pairs = PairSet("p", "p.txt", images, left, right, np.array([1, 0] * 4, dtype=bool), folds, np.arange(1, 9))
+    subset = first_folds(pairs, 2)
+    assert [(subset.images[a], subset.images[b]) for a, b in zip(subset.left, subset.right, strict=True)] == [
+        (images[a], images[b]) for a, b in zip(left[:4], right[:4], strict=True)]
+    assert subset.images == images[:4] and subset.folds.tolist() == [0, 0, 1, 1] and subset.lines.tolist() == [1, 2, 3, 4]
+    assert first_folds(pairs, 4) is pairs
 
 
 

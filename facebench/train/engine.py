@@ -365,6 +365,8 @@ class Engine:
             scaler.step(optimizer)
             scaler.update()
             for name, value in terms.items():
+                if f"loss_{name}" in logged:
+                    raise ValueError(f"loss term {name!r} of objective {objective.name!r} is named twice")
                 logged[f"loss_{name}"] = value.detach().float()
             if k == 0:
                 logged["loss"] = total.detach().float()
@@ -474,6 +476,10 @@ class Engine:
                         if flush:
                             row = self._flush(window, count, started, epoch, metrics, tensorboard)
                             bar.update(task, speed=f"{row['samples_per_s']:.1f} img/s", loss=f"loss {row['loss']:.3f}")
+                            if self.show_progress and not self.console.is_terminal:  # a log file: one line per row
+                                self.console.print(f"step {self.step}/{self.total_steps} epoch {epoch + 1}/{cfg.epochs}"
+                                                   f" loss {row['loss']:.4f} lr {row['lr']:.4g}"
+                                                   f" {row['samples_per_s']:.1f} img/s", highlight=False)
                         if want_val:
                             self._validate(epoch, val_log, tensorboard)
                         if want_ckpt:

@@ -13,10 +13,12 @@ HEAD_KEY = "head"
 def margin_loss(step: Step) -> dict[str, torch.Tensor]:
     """Cross-entropy over the margin head's logits, named after the head ("arcface", "cosface").
 
-    Leaves the embedding and the margin logits in ``step.cache`` for later terms (KD).
+    Leaves the last feature map, the embedding and the margin logits in ``step.cache`` for
+    later terms (distillation).
     """
-    head = step.modules[HEAD_KEY]
-    embedding = step.modules[MODEL_KEY](step.images)
+    model, head = step.modules[MODEL_KEY], step.modules[HEAD_KEY]
+    features = model.forward_features(step.images)
+    embedding = model.head(features)  # = model(images), with the feature map kept
     logits = head(embedding, step.labels)
-    step.cache.update(embedding=embedding, logits=logits)
+    step.cache.update(features=features, embedding=embedding, logits=logits)
     return {head.name: F.cross_entropy(logits, step.labels)}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from torch import nn
+from torch.utils.data import Dataset
 
 from facebench.errors import FacebenchError
 from facebench.train.config import RESUME_OVERRIDABLE, TrainConfig
@@ -22,6 +23,24 @@ from facebench.train.engine import (
     check_config,
 )
 from facebench.train.state import CHECKPOINT_NAME
+
+
+@dataclass
+class Plan:
+    """What a training method (``facebench distill``'s) makes of the plain student objective.
+
+    ``objectives[0]`` must hold the student's modules (the plain objective's, plus any it
+    adds); ``frozen`` modules (a teacher) are placed on the device in eval mode without
+    gradients; ``info`` becomes extra top-level keys of config.json.
+    """
+
+    objectives: list[Objective]
+    frozen: dict[str, nn.Module] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# (the plain student objective: model + margin head + margin_loss, the dataset) -> Plan
+Method = Callable[[Objective, Dataset], Plan]
 
 
 @dataclass
@@ -40,16 +59,16 @@ def run_dir_of(config: TrainConfig) -> Path:
     return Path(config.out) if config.out else Path("runs") / config.model
 
 
-def resume_config(run_dir: str | Path, overrides: Mapping[str, Any]) -> TrainConfig:
-    """The config a run folder was started with; ``overrides`` (options given again) must agree with it,
-    except where the run executes (device, workers, threads)."""
+def resume_config(run_dir: str | Path, overrides: Mapping[str, Any], cls: type[TrainConfig] = TrainConfig) -> TrainConfig:
+    """The config (a ``cls``) a run folder was started with; ``overrides`` (options given again) must agree
+    with it, except where the run executes (device, workers, threads)."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not (run_dir / CHECKPOINT_NAME).is_file() or not path.is_file():
         raise FacebenchError(f"--resume {run_dir}: not a run folder with config.json and {CHECKPOINT_NAME}")
     saved = json.loads(path.read_text(encoding="utf-8"))["config"]
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    known = {f.name for f in fields(cls)}
+    config = cls(**{k: v for k, v in saved.items() if k in known})
     for key, value in overrides.items():
         if key in RESUME_OVERRIDABLE:
             setattr(config, key, value)
@@ -85,11 +104,14 @@ def train(
     callbacks: Sequence[Callable[[Engine, int], None]] = (),
     console: Console | None = None,
     progress: bool = True,
+    method: Method | None = None,
 ) -> TrainResult:
     """Train ``config.model`` with ``config.head`` on ``config.data`` into the run folder.
 
     Works alone or in each process of a torchrun job. Without ``resume`` a folder that
-    already holds a checkpoint is refused rather than overwritten.
+    already holds a checkpoint is refused rather than overwritten. ``method`` (distillation)
+    turns the plain objective into a ``Plan``, called after the dataset is open and the
+    student built, so both are identical to plain training under the same seed.
     """
     from facebench.data.loaders import open_dataset
     from facebench.models import create_model
@@ -115,15 +137,16 @@ def train(
             "main", {MODEL_KEY: model, HEAD_KEY: head}, margin_loss, optimizer=config.optimizer,
             lr=config.resolved_lr(), momentum=config.momentum, weight_decay=config.resolved_weight_decay(),
         )  # fmt: skip
+        plan = method(objective, dataset) if method is not None else Plan([objective])
         validator = PairsValidator(
             val_sets, run_dir, config.model, align=config.align, device=info.device,
             batch_size=config.val_batch_size, flip=config.val_flip,
         ) if val_sets else None  # fmt: skip
         facts = {"num_classes": dataset.num_classes, "num_images": len(dataset), "head": repr(head),
-                 "lr": config.resolved_lr(), "weight_decay": config.resolved_weight_decay()}
+                 "lr": config.resolved_lr(), "weight_decay": config.resolved_weight_decay(), **plan.info}
         run = RunSpec(run_dir, config.model, config.embedding_size, asdict(config), facts)
-        engine = Engine(config, [objective], dataset, run, info, validator=validator, callbacks=callbacks,
-                        console=console, progress=progress)
+        engine = Engine(config, plan.objectives, dataset, run, info, frozen=plan.frozen, validator=validator,
+                        callbacks=callbacks, console=console, progress=progress)
         return TrainResult(run_dir, engine.fit(resume=resume), model, head, info.is_main)
     finally:
         shutdown(info)
