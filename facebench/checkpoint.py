@@ -18,13 +18,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from facebench.errors import FacebenchError
 from facebench.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from facebench.models.external import ExternalModel
 
 CHECKPOINT_FORMAT = "facebench-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -126,9 +129,9 @@ def model_from_checkpoint(
 class ResolvedModel:
     """A model ready for inference and where it came from."""
 
-    model: nn.Module
-    name: str  # zoo architecture name
-    source: str  # checkpoint path, or "zoo" for random weights
+    model: nn.Module | ExternalModel
+    name: str  # zoo architecture name (or external model name)
+    source: str  # checkpoint path, "zoo" for random weights, or an external model's weights
     untrained: bool  # True for a bare zoo name: random weights, chance accuracy
 
     @property
@@ -138,12 +141,15 @@ class ResolvedModel:
 
 
 def resolve_model(spec: str) -> ResolvedModel:
-    """``--model``: a run folder (its best.pt, else checkpoint.pt), a checkpoint file, or a zoo name.
+    """``--model``: a run folder (its best.pt, else checkpoint.pt), a checkpoint file, a zoo or an external name.
 
     A zoo name alone gives seeded random weights, flagged ``untrained``. The model is
-    returned in eval mode on the CPU.
+    returned in eval mode on the CPU. An external name (``dlib``) loads that pretrained
+    model (facebench.models.external), or says how to install it.
     """
     from facebench.models import create_model, list_models
+    from facebench.models.external import load_external
+    from facebench.models.registry import list_external
 
     path = Path(spec)
     if path.is_dir():
@@ -154,6 +160,9 @@ def resolve_model(spec: str) -> ResolvedModel:
     if path.is_file():
         checkpoint = load_checkpoint(path)
         resolved = ResolvedModel(model_from_checkpoint(checkpoint, path), checkpoint["model"], str(path), False)
+    elif spec in list_external():
+        external = load_external(spec)
+        return ResolvedModel(external, spec, external.source, False)
     elif spec in list_models():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ZOO_SEED)
@@ -162,7 +171,8 @@ def resolve_model(spec: str) -> ResolvedModel:
         raise FacebenchError(f"--model {spec}: no such file or folder")
     else:
         raise FacebenchError(
-            f"--model {spec}: not a run folder, checkpoint file or zoo model; zoo models: {', '.join(list_models())}"
+            f"--model {spec}: not a run folder, checkpoint file or zoo model; zoo models: {', '.join(list_models())}; "
+            f"external: {', '.join(list_external())}"
         )
     resolved.model.eval()
     return resolved

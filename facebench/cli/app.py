@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # messages may hold brackets, e.g. facebench[dlib]
 
 from facebench.errors import FacebenchError
 
@@ -39,7 +40,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
             try:
                 return fn(*a, **kw)
             except FacebenchError as exc:
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(USER_ERROR_EXIT_CODE) from None
 
         return app.command(*args, **kwargs)(run)

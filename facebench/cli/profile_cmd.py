@@ -17,7 +17,8 @@ def parse_model_list(models: str) -> list[str]:
 
 @command("profile")
 def profile(
-    models: str = typer.Option("r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`)."),
+    models: str = typer.Option(
+        "r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`) or external models (dlib)."),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
@@ -53,7 +54,8 @@ def profile(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from facebench.device import resolve_device
-    from facebench.profiling.profile import profile_models
+    from facebench.models.registry import external_spec
+    from facebench.profiling.profile import EXTERNAL_NOTE, profile_models
     from facebench.profiling.runtime import RuntimeConfig, check_precision
     from facebench.provenance import environment
     from facebench.report.tables import write_tables
@@ -74,11 +76,12 @@ def profile(
 
         rows = profile_models(names, config, start, lambda: progress.advance(task_ids["current"]))
 
+    first = next((row for row, name in zip(rows, names, strict=True) if not external_spec(name)), rows[0])
     meta = {
-        "device": rows[0]["device"],
+        "device": first["device"],
         "dtype": precision,
         "batch_size": batch_size,
-        "threads": rows[0]["threads"],
+        "threads": first["threads"],
         "channels_last": channels_last,
         "warmup": warmup,
         "iters": iters,
@@ -87,6 +90,8 @@ def profile(
         "units": "MB = 1e6 bytes; size_mb is the fp32 state_dict; gmacs by ptflops, gflops by FlopCounterMode",
         "environment": environment(),
     }
+    if any(external_spec(name) for name in names):
+        meta["external"] = EXTERNAL_NOTE
     paths = write_tables(rows, out, "profile", title="facebench profile", meta=meta)
     console.print(_rich_table(rows, meta))
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
@@ -98,21 +103,26 @@ def _rich_table(rows: list[dict], meta: dict) -> object:
 
     title = f"{meta['device']} | {meta['dtype']} | batch {meta['batch_size']} | {meta['threads']} threads"
     table = Table(title=title)
-    memory_keys = [k for k in rows[0] if k.startswith("mem_") and k.endswith("_mb")]
+    memory_keys = list(dict.fromkeys(k for row in rows for k in row if k.startswith("mem_") and k.endswith("_mb")))
     headers = ["model", "params (M)", "size (MB)", "GMACs", "GFLOPs", "latency ms mean ± std", "p50 ms", "p95 ms", "img/s"]
     for header in headers + memory_keys:
         table.add_column(header, justify="left" if header == "model" else "right")
     for row in rows:
         table.add_row(
             row["model"],
-            f"{row['params_m']:.2f}",
+            _cell(row["params_m"], ".2f"),
             f"{row['size_mb']:.1f}",
-            f"{row['gmacs']:.3f}",
-            f"{row['gflops']:.3f}",
+            _cell(row["gmacs"], ".3f"),
+            _cell(row["gflops"], ".3f"),
             f"{row['latency_ms_mean']:.2f} ± {row['latency_ms_std']:.2f}",
             f"{row['latency_ms_p50']:.2f}",
             f"{row['latency_ms_p95']:.2f}",
             f"{row['throughput_ips']:.1f}",
-            *(f"{row[k]:.1f}" for k in memory_keys),
+            *(_cell(row.get(k), ".1f") for k in memory_keys),
         )
     return table
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A number in ``spec`` format, or 'n/a' where it was not measured (None or NaN)."""
+    return "n/a" if value is None or value != value else format(value, spec)

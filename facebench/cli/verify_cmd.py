@@ -33,6 +33,7 @@ def verify(
     from facebench.data.images import check_align
     from facebench.device import device_name, resolve_device
     from facebench.eval.verify import score_pair_sets, write_outputs
+    from facebench.models.external import is_external
 
     check_align(align)
     torch_device = resolve_device(device)
@@ -40,6 +41,8 @@ def verify(
     resolved = resolve_model(model)
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
     settings = {"device": device_name(torch_device), "batch_size": batch_size, "flip": flip, "align": align}
+    if is_external(resolved.model):  # its own device, preprocessing and counters replace the zoo settings
+        settings |= resolved.model.settings()
     paths = write_outputs(out, scored, resolved, settings)
     for item in scored:
         r = item.result

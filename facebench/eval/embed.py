@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from facebench.errors import FacebenchError
+from facebench.models.external import ExternalModel
 from facebench.models.input_spec import to_model_input
 
 MAX_WORKERS = 8  # decoding processes on CUDA; JPEG decode + crop keeps a GPU busy with a few
@@ -58,7 +59,7 @@ def default_workers(device: torch.device) -> int:
 
 @torch.inference_mode()
 def embed_images(
-    model: nn.Module,
+    model: nn.Module | ExternalModel,
     images: Sequence[str | bytes],
     *,
     align: str = "center",
@@ -71,10 +72,14 @@ def embed_images(
 ) -> np.ndarray:
     """(N, D) float32 L2-normalised embeddings of ``images`` (paths or encoded bytes), in order.
 
-    A missing, corrupt or unalignable image raises FacebenchError naming it.
+    A missing, corrupt or unalignable image raises FacebenchError naming it. An external
+    model (facebench.models.external) embeds with its own preprocessing and device;
+    ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    if isinstance(model, ExternalModel):
+        return model.embed_images(images, flip=flip, progress=progress, description=description)
     device = torch.device(device)
     workers = default_workers(device) if num_workers is None else num_workers
     loader = DataLoader(

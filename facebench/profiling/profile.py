@@ -1,4 +1,4 @@
-"""The study's Table 2 for any zoo models: static counts plus measured latency and memory."""
+"""The study's Table 2 for any zoo or external models: static counts plus measured latency and memory."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from typing import Any
 import torch
 
 from facebench.device import device_name
+from facebench.errors import FacebenchError
 from facebench.models import create_model, model_spec
-from facebench.profiling.memory import nvml_device_used_mb
-from facebench.profiling.runtime import RuntimeConfig, measure_runtime
-from facebench.profiling.static import static_metrics
+from facebench.models.external import load_external
+from facebench.models.registry import external_spec
+from facebench.profiling.memory import CpuPeakRss, nvml_device_used_mb
+from facebench.profiling.runtime import RuntimeConfig, latency_summary, measure_runtime
+from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, static_metrics
 
 DEFAULT_MODELS = ("r101", "r18", "mobilenet")  # the study's teacher and students
+EXTERNAL_NOTE = (
+    "external models run in their own library: latency of the network alone on random aligned face crops of its "
+    "input size (detector and landmarks excluded, as for zoo models); device, dtype and threads are the "
+    "library's; size_mb is its network file; params_m, gmacs and gflops n/a (the library exposes no layers to count)"
+)
 
 
 def profile_models(
@@ -28,11 +36,19 @@ def profile_models(
     and ``on_iter()`` drive a progress display.
     """
     for name in names:
-        model_spec(name)
+        if external_spec(name) is None:
+            model_spec(name)
+        elif config.precision != "fp32" or config.channels_last:
+            raise FacebenchError(f"{name} runs in fp32 without channels-last only; profile it without those options")
+        else:
+            load_external(name)  # not installed -> one line saying how, before any work
     baseline_mb = nvml_device_used_mb(config.device) if config.device.type == "cuda" else float("nan")
     threads = config.threads if config.threads is not None else torch.get_num_threads()
     rows = []
     for name in names:
+        if external_spec(name) is not None:
+            rows.append(profile_external(name, config, on_model_start, on_iter))
+            continue
         static = static_metrics(create_model(name))
         if on_model_start:
             on_model_start(name, config.warmup + config.iters)
@@ -50,3 +66,33 @@ def profile_models(
             }
         )
     return rows
+
+
+def profile_external(
+    name: str,
+    config: RuntimeConfig,
+    on_model_start: Callable[[str, int], None] | None = None,
+    on_iter: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The row of an external model (EXTERNAL_NOTE): latency, file size, CPU RSS growth; no counts (None)."""
+    if on_model_start:
+        on_model_start(name, config.warmup + config.iters)
+    with CpuPeakRss() as rss:
+        model = load_external(name)
+        times_ms = model.time_embedding(config.batch_size, warmup=config.warmup, iters=config.iters, on_iter=on_iter)
+    settings = model.settings()
+    return {
+        "model": name,
+        "device": settings["device"],
+        "dtype": settings["dtype"],
+        "batch": config.batch_size,
+        "threads": settings["threads"],
+        "channels_last": False,
+        "params_m": None,
+        "size_mb": model.size_mb,
+        "size_mib": model.size_mb * BYTES_PER_MB / BYTES_PER_MIB,
+        "gmacs": None,
+        "gflops": None,
+        **latency_summary(times_ms, config.batch_size),
+        "mem_rss_peak_growth_mb": rss.growth_mb,
+    }

@@ -14,6 +14,7 @@ from facebench.fileio import atomic_path, write_json_atomic, write_text_atomic
 def markdown_table(rows: Sequence[dict[str, Any]], floatfmt: str = ".4g") -> str:
     """Rows as a GitHub-flavoured Markdown table (NaN shown as 'n/a')."""
     frame = pd.DataFrame(list(rows))
+    frame = frame.astype(object).where(frame.notna(), None)  # tabulate's missingval replaces None, not NaN
     return frame.to_markdown(index=False, floatfmt=floatfmt, missingval="n/a")
 
 

