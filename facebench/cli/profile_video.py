@@ -47,6 +47,7 @@ def profile_video_cli(
 
     from facebench.data.detectors import DETECTOR_NAMES
     from facebench.device import resolve_device
+    from facebench.models import model_spec
     from facebench.profiling.annotate import AnnotatedVideo
     from facebench.profiling.frames import planned_frames, probe_video
     from facebench.profiling.runtime import check_precision
@@ -56,6 +57,8 @@ def profile_video_cli(
 
     if not models:
         raise FacebenchError("--models: give at least one model name (see `facebench models`)")
+    for name in models:
+        model_spec(name)  # unknown names fail before any file is opened
     detector = detector or "mtcnn"
     if detector not in DETECTOR_NAMES:
         raise FacebenchError(f"--detector {detector!r} is not one of: {', '.join(DETECTOR_NAMES)}")
