@@ -4,7 +4,7 @@ Wall times come from the files: training = the run's checkpoint.pt modification 
 the start time config.json records (since the last resume, when resumed); verification =
 the sum of verify.json's per-set ``wall_s``; bench steps = ``bench.json`` in the runs
 folder when ``facebench bench`` made them (``steps[*]``: ``step``, ``run``, ``status``,
-``wall_s``; ``total_wall_s``, ``preset``, ``command``, ``environment``).
+``wall_s``, ``command``; ``total_wall_s``, ``preset``, ``command``, ``environment``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def bench_section(bench: dict[str, Any] | None) -> str:
     if not bench or bench.get("total_wall_s") is None:
         return ""
     steps = [{"step": s.get("step"), "run": s.get("run", "-"), "status": s.get("status"),
-              "wall s": f"{s.get('wall_s') or 0.0:.1f}"} for s in bench.get("steps", [])]
+              "wall s": "-" if s.get("wall_s") is None else f"{s['wall_s']:.1f}",
+              "equivalent command": _code(s.get("command"))} for s in bench.get("steps", [])]
     total = float(bench["total_wall_s"])
     env = bench.get("environment") or {}
     return (f"## Bench\n\n`{bench.get('command', 'facebench bench')}` (preset `{bench.get('preset', '?')}`): "

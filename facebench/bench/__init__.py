@@ -1,0 +1,1 @@
+"""``facebench bench``: the whole study from one command, from presets kept as data."""

@@ -1,0 +1,172 @@
+"""``facebench bench`` as library calls: a preset becomes a list of steps, run in order, resumable.
+
+Order (the study's): train the teacher -> vanilla students (``distill --method none``) -> SL
+KD -> ADV KD -> EMB KD, each run verified as soon as it is trained -> profile -> report.
+Steps whose folder is complete are skipped, a half-trained run is resumed. ``bench.json``
+in the runs folder logs each step's status and wall time (summed over bench sessions) and
+is rewritten after every step, so a report made at any point says how long it took.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from facebench.bench.presets import Preset
+from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, TrainingStep, VerifyStep
+from facebench.errors import FacebenchError
+from facebench.fileio import write_json_atomic
+from facebench.report.build import BENCH_LOG
+RUNNING, RAN, FAILED, INTERRUPTED = "running", "ran", "failed", "interrupted"
+
+
+def with_overrides(preset: Preset, data: str | None, verify_sets: dict[str, str] | None) -> Preset:
+    """The preset with the user's --data / --val in place of its defaults."""
+    return replace(preset, data=data or preset.data, verify_sets=verify_sets or preset.verify_sets)
+
+
+def _train_settings(preset: Preset, model: str, folder: Path, epochs: int) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "model": model, "data": preset.data, "out": str(folder), "epochs": epochs, "batch_size": preset.batch_size,
+        "lr": preset.lr, "schedule": preset.schedule, "warmup_epochs": preset.warmup_epochs, "seed": preset.seed,
+        "checkpoint_every": preset.checkpoint_every, "device": preset.device, "align": preset.align,
+        "val": dict(preset.verify_sets) if preset.validate_in_loop else {},
+    }  # fmt: skip
+    if preset.validate_in_loop:
+        settings |= {"val_folds": preset.verify_folds, "val_flip": preset.verify_flip,
+                     "val_batch_size": preset.verify_batch_size}
+    return settings | preset.extra_train
+
+
+def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
+    """Every step of the study for ``preset``, runs under ``out``, the report in ``report_dir``."""
+
+    def verify(folder: Path, what: str) -> VerifyStep:
+        return VerifyStep(f"verify {what}", folder, dict(preset.verify_sets), preset.verify_folds, preset.verify_flip,
+                          preset.verify_batch_size, preset.device, preset.align)
+
+    teacher = out / f"teacher-{preset.teacher}"
+    steps: list[Step] = [
+        TrainingStep(f"train teacher {preset.teacher}", "train", teacher,
+                     _train_settings(preset, preset.teacher, teacher, preset.teacher_epochs)),
+        verify(teacher, f"teacher {preset.teacher}"),
+    ]  # fmt: skip
+    for method in preset.methods:
+        for student in preset.students:
+            folder = out / f"{student}-{method}"
+            settings = _train_settings(preset, student, folder, preset.student_epochs)
+            settings |= {"teacher": str(teacher / "checkpoint.pt"), "method": method}
+            steps += [TrainingStep(f"distill {student} ({method})", "distill", folder, settings),
+                      verify(folder, f"{student} ({method})")]
+    models = list(dict.fromkeys([preset.teacher, *preset.students]))
+    steps.append(ProfileStep("profile " + ", ".join(models), out / "profile", models, preset.profile_device,
+                             preset.profile_batch_size, preset.profile_threads, preset.profile_warmup,
+                             preset.profile_iters))  # fmt: skip
+    steps.append(ReportStep("report", report_dir, out))
+    return steps
+
+
+def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
+    """Refuse, before the first step, what would fail hours in: missing data, pairs, models or distill."""
+    from facebench.models import model_spec
+    from facebench.train.validate import load_val_sets
+
+    for name in (preset.teacher, *preset.students):
+        model_spec(name)
+    pending = [s for s, state in zip(steps, states, strict=True) if state != DONE]
+    if any(isinstance(s, TrainingStep) for s in pending) and not Path(preset.data).exists():
+        raise FacebenchError(f"--data {preset.data}: no such file or folder")
+    if any(isinstance(s, VerifyStep) for s in pending):
+        load_val_sets(preset.verify_sets, preset.verify_folds)
+    if any(isinstance(s, TrainingStep) and s.kind == "distill" for s in pending):
+        try:
+            import facebench.distill.run  # noqa: F401
+        except ImportError:
+            raise FacebenchError(
+                f"preset {preset.name} distils students, and this facebench has no facebench.distill yet "
+                "(facebench distill); update facebench"
+            ) from None
+
+
+def overview(steps: list[Step], states: list[str], walls: list[float | None], title: str) -> Table:
+    """Where the bench stands: one line per step with its folder, state and wall time."""
+    table = Table(title=title)
+    for header in ("#", "step", "folder", "state", "wall s"):
+        table.add_column(header, justify="right" if header in ("#", "wall s") else "left", overflow="fold")
+    colour = {DONE: "green", RAN: "green", PARTIAL: "yellow", FAILED: "red", INTERRUPTED: "red"}
+    for k, (step, state, wall) in enumerate(zip(steps, states, walls, strict=True), start=1):
+        table.add_row(str(k), step.title, str(step.folder), f"[{colour.get(state, 'white')}]{state}[/]",
+                      "" if wall is None else f"{wall:.0f}")
+    return table
+
+
+@dataclass
+class BenchLog:
+    """bench.json: the plan, the command, the machine and each step's status and wall time."""
+
+    path: Path
+    preset: Preset
+    previous: dict[str, float]  # wall seconds of steps finished in earlier sessions, by title
+
+    @classmethod
+    def open(cls, out: Path, preset: Preset) -> BenchLog:
+        import json
+
+        path = out / BENCH_LOG
+        previous: dict[str, float] = {}
+        if path.is_file():
+            for step in json.loads(path.read_text(encoding="utf-8")).get("steps", []):
+                if step.get("status") in (RAN, DONE) and step.get("wall_s") is not None:  # finished steps only
+                    previous[step["step"]] = float(step["wall_s"])
+        return cls(path, preset, previous)
+
+    def write(self, steps: list[Step], states: list[str], walls: list[float | None]) -> None:
+        from facebench.provenance import environment
+
+        rows = [{"step": s.title, "run": str(s.folder), "status": state, "wall_s": wall, "command": s.command()}
+                for s, state, wall in zip(steps, states, walls, strict=True)]  # fmt: skip
+        env = environment()
+        write_json_atomic(self.path, {
+            "preset": self.preset.name, "command": env["command"], "environment": env,
+            "plan": self.preset.as_dict(), "steps": rows,
+            "total_wall_s": sum(w for w in walls if w is not None),
+        })  # fmt: skip
+
+
+def run_bench(steps: list[Step], preset: Preset, out: Path, console: Console, *, dry_run: bool = False) -> list[str]:
+    """Run every step not yet complete, in order; returns the final state of each step."""
+    states = [step.state() for step in steps]
+    log = BenchLog.open(out, preset)
+    walls: list[float | None] = [log.previous.get(s.title) if state == DONE else None
+                                 for s, state in zip(steps, states, strict=True)]  # fmt: skip
+    console.print(overview(steps, states, walls, f"facebench bench --preset {preset.name}: {preset.description}"))
+    if dry_run:
+        for k, step in enumerate(steps, start=1):
+            console.print(f"{k}. {step.command()}", highlight=False, soft_wrap=True, markup=False)
+        return states
+    check_inputs(preset, states, steps)
+    out.mkdir(parents=True, exist_ok=True)
+    for k, step in enumerate(steps):
+        if states[k] == DONE:
+            continue
+        console.rule(f"[{k + 1}/{len(steps)}] {step.title} -> {step.folder}")
+        resume = states[k] == PARTIAL
+        states[k] = RUNNING
+        log.write(steps, states, walls)
+        started = time.perf_counter()
+        try:
+            step.run(console, resume=resume)
+        except BaseException as exc:
+            states[k] = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+            walls[k] = time.perf_counter() - started
+            log.write(steps, states, walls)
+            raise
+        states[k], walls[k] = RAN, time.perf_counter() - started
+        log.write(steps, states, walls)
+    console.print(overview(steps, states, walls, f"facebench bench --preset {preset.name}: finished"))
+    return states

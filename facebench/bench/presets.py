@@ -1,0 +1,142 @@
+"""The study's settings as data: one ``Preset`` per scale, read by ``facebench bench``.
+
+A preset fixes everything a run depends on (models, data, epochs, batch, learning rate,
+seed, verification and profiling settings), so two bench runs of one preset are
+comparable and a half-finished one can be resumed. Input resolution is not a setting:
+every zoo model takes 112x112 faces (``facebench.models.input_spec``).
+
+``cpu-small`` (this repository's committed reports) is sized for about 45 minutes on 2 CPU
+cores. Per-image costs were measured on such a machine while other jobs kept it busy
+(load average 5; forward + backward + SGD at batch 32: r18 3.1 images/s, mobilenet 8.6;
+inference: r18 10, mobilenet 30) and scaled by 2.5 for a quiet machine (r18 8 / 25,
+mobilenet 20 / 60). Note the zoo's r18 costs 1.74 GMACs at 112x112, 3.5x torchvision's
+resnet18 at that size (its stem keeps 56x56 maps), so it trains slower than mobilenet:
+  teacher r18, 1 epoch of the 5,373-image CelebA subset        about 11 min
+  mobilenet none (vanilla), 1 epoch                             about  5 min
+  mobilenet kd / adv / emb, 1 epoch each, teacher forward too   about 24 min
+  final verification, LFW folds 1-4 (2,400 pairs), no flip    about  5 min
+  profile (batch 1, 2 threads) and report                       about  1 min
+The teacher is r18, not the study's r101 (r101 trains at under 2 images/s here: one epoch
+would take the whole budget), and the r18 student is left out (it would be the teacher's
+own architecture and cost another 11 min per method). One epoch from scratch leaves every
+model far below the study's accuracy; the preset shows the pipeline and the relative cost,
+not the study's numbers.
+
+``paper`` is the study's setting for a GPU machine: r101 teacher, r18 and mobilenet
+students, MS1M (insightface's faces_emore train.rec), LFW and CASIA-WebFace pairs, with
+insightface's ms1mv2 recipe (SGD 0.1, batch 128, 20 epochs, polynomial decay).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from facebench.errors import FacebenchError
+
+METHOD_ORDER = ("none", "kd", "adv", "emb")  # vanilla students first, then the distillation methods
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a bench run depends on."""
+
+    name: str
+    description: str
+    teacher: str  # zoo name, trained first with `facebench train`
+    students: tuple[str, ...]  # zoo names, each distilled with every method
+    methods: tuple[str, ...]  # distill methods; "none" = vanilla student under identical settings
+    data: str  # training data: identity folders or an insightface train.rec
+    verify_sets: dict[str, str]  # set name -> pairs file (pairs.txt, .bin, .csv)
+    teacher_epochs: int
+    student_epochs: int
+    batch_size: int  # per process
+    seed: int
+    lr: float  # peak learning rate (SGD)
+    schedule: str  # cosine or poly
+    warmup_epochs: float
+    checkpoint_every: int  # steps between checkpoints (what a resumed bench loses at most)
+    validate_in_loop: bool  # also score verify_sets every epoch (curves in val.csv); costly on a CPU
+    verify_folds: int | None  # final verification on the first k folds of each set; None = all
+    verify_flip: bool
+    verify_batch_size: int
+    profile_device: str  # auto, cpu or cuda
+    profile_batch_size: int
+    profile_threads: int | None  # CPU threads pinned while timing; None = torch's default
+    profile_warmup: int
+    profile_iters: int
+    expected: str  # expected wall time and on what
+    device: str = "auto"  # training and verification
+    align: str = "center"
+    extra_train: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CPU_SMALL = Preset(
+    name="cpu-small",
+    description="CPU-scale study: r18 teacher, mobilenet student x none/kd/adv/emb, CelebA subset, LFW folds 1-4",
+    teacher="r18",
+    students=("mobilenet",),
+    methods=METHOD_ORDER,
+    data="../shared/data/celeba",
+    verify_sets={"lfw": "../shared/data/lfw/pairs.txt"},
+    teacher_epochs=1,
+    student_epochs=1,
+    batch_size=64,
+    seed=0,
+    lr=0.1,
+    schedule="cosine",
+    warmup_epochs=0.2,
+    checkpoint_every=20,
+    validate_in_loop=False,
+    verify_folds=4,  # 1,200 mismatched pairs: enough for TAR at FAR = 1e-3
+    verify_flip=False,
+    verify_batch_size=64,
+    profile_device="cpu",
+    profile_batch_size=1,
+    profile_threads=2,
+    profile_warmup=10,
+    profile_iters=50,
+    expected="about 45 min on 2 CPU cores with nothing else running (2-3x longer under load)",
+    device="cpu",
+)
+
+PAPER = Preset(
+    name="paper",
+    description="The study: r101 teacher, r18 and mobilenet students x none/kd/adv/emb, MS1M, LFW and CASIA pairs",
+    teacher="r101",
+    students=("r18", "mobilenet"),
+    methods=METHOD_ORDER,
+    data="data/faces_emore/train.rec",
+    verify_sets={"lfw": "data/faces_emore/lfw.bin", "casia": "data/casia/pairs.csv"},
+    teacher_epochs=20,
+    student_epochs=20,
+    batch_size=128,
+    seed=0,
+    lr=0.1,
+    schedule="poly",
+    warmup_epochs=0.0,
+    checkpoint_every=2000,
+    validate_in_loop=True,
+    verify_folds=None,
+    verify_flip=True,
+    verify_batch_size=256,
+    profile_device="cuda",
+    profile_batch_size=1,
+    profile_threads=None,
+    profile_warmup=20,
+    profile_iters=100,
+    expected="see README: days on one GPU; run the training steps under torchrun to spread them",
+    device="cuda",
+)
+
+PRESETS = {p.name: p for p in (CPU_SMALL, PAPER)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name -> FacebenchError listing the presets."""
+    if name not in PRESETS:
+        raise FacebenchError(f"--preset {name!r} is not one of: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,238 @@
+"""The bench's steps: each knows its output folder, whether that folder is complete, how to
+produce it through the library (no subprocesses), and the CLI command that does the same.
+
+Completeness, so a bench can be stopped and started again:
+- training (train / distill): ``checkpoint.pt`` holds the last step of the run, and
+  ``config.json`` was written with the planned settings (other settings: refused, since
+  the folder would no longer be what the plan says); a checkpoint short of the last step
+  is resumed exactly;
+- verification: ``verify.json`` scores that run's final ``checkpoint.pt`` (not ``best.pt``:
+  it was chosen on the very pairs reported), is newer than it, and covers the planned sets
+  and folds;
+- profile: ``profile.json`` holds the planned models measured with the planned settings;
+- report: always rebuilt (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from facebench.errors import FacebenchError
+
+DONE, PARTIAL, TODO = "done", "partial", "to do"
+WHERE_IT_RUNS = ("device", "workers", "threads")  # may differ between a run and its resumption
+FINAL_STAGE = "final"  # verify.json meta "stage" written by the bench's verification
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def cli_options(settings: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """``--name value`` for every setting that differs from ``defaults`` (train's option spelling)."""
+    words: list[str] = []
+    for name, value in settings.items():
+        if name in defaults and value == defaults[name]:
+            continue
+        if isinstance(value, bool):
+            words.append(_option(name) if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                words += [_option(name), f"{key}={item}"]
+        elif value is not None:
+            words += [_option(name), str(value)]
+    return words
+
+
+@dataclass
+class TrainingStep:
+    """``facebench train`` (kind "train") or ``facebench distill`` (kind "distill") into ``folder``."""
+
+    title: str
+    kind: str
+    folder: Path
+    settings: dict[str, Any]  # config fields; distill: TrainConfig's plus teacher and method
+
+    def state(self) -> str:
+        checkpoint, config_path = self.folder / "checkpoint.pt", self.folder / "config.json"
+        if not checkpoint.is_file() or not config_path.is_file():
+            return TODO
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        differ = [k for k, v in self.settings.items()
+                  if k not in WHERE_IT_RUNS and k != "out" and saved["config"].get(k) != v]  # fmt: skip
+        if differ:
+            key = differ[0]
+            raise FacebenchError(
+                f"{config_path}: made with {key}={saved['config'].get(key)!r}, the plan says {self.settings[key]!r}; "
+                "move that folder away or bench into another --out"
+            )
+        from facebench.checkpoint import load_checkpoint
+
+        step = load_checkpoint(checkpoint)["extra"].get("training", {}).get("step")
+        return DONE if step is not None and step >= saved["total_steps"] else PARTIAL
+
+    def run(self, console: Console, resume: bool) -> None:
+        if self.kind == "train":
+            from facebench.train.config import TrainConfig
+            from facebench.train.run import train
+
+            train(TrainConfig(**self.settings), resume=resume, console=console)
+        else:
+            from facebench.distill.config import DistillConfig
+            from facebench.distill.run import distill
+
+            distill(DistillConfig(**self.settings), resume=resume, console=console)
+
+    def command(self) -> str:
+        from facebench.train.config import TrainConfig
+
+        settings = dict(self.settings)
+        if self.kind == "train":
+            return " ".join(["facebench train", *cli_options(settings, vars(TrainConfig()))])
+        head = ["facebench distill", "--teacher", settings.pop("teacher"), "--student", settings.pop("model"),
+                "--method", settings.pop("method")]
+        return " ".join(head + cli_options(settings, vars(TrainConfig())))
+
+
+@dataclass
+class VerifyStep:
+    """``facebench verify`` of a run's final checkpoint.pt, written into the run folder."""
+
+    title: str
+    folder: Path
+    sets: dict[str, str]
+    folds: int | None
+    flip: bool
+    batch_size: int
+    device: str
+    align: str
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    def state(self) -> str:
+        path = self.folder / "verify.json"
+        if not path.is_file() or not self.checkpoint.is_file():
+            return TODO
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        rows, meta = meta["rows"], meta["meta"]
+        complete = (
+            meta.get("stage") == FINAL_STAGE
+            and meta.get("model_source") == str(self.checkpoint)
+            and meta.get("folds") == (self.folds or "all")
+            and [r["set"] for r in rows] == list(self.sets)
+            and path.stat().st_mtime >= self.checkpoint.stat().st_mtime
+        )
+        return DONE if complete else TODO
+
+    def run(self, console: Console, resume: bool) -> None:
+        from facebench.checkpoint import resolve_model
+        from facebench.device import device_name, resolve_device
+        from facebench.eval.verify import score_pair_sets, write_outputs
+        from facebench.train.validate import load_val_sets
+
+        device = resolve_device(self.device)
+        sets = load_val_sets(self.sets, self.folds)
+        resolved = resolve_model(str(self.checkpoint))
+        scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
+                                 flip=self.flip)
+        settings = {"device": device_name(device), "batch_size": self.batch_size, "flip": self.flip,
+                    "align": self.align, "folds": self.folds or "all", "stage": FINAL_STAGE}
+        write_outputs(self.folder, scored, resolved, settings)
+        for item in scored:
+            r = item.result
+            console.print(f"{item.name}: accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, {r.n_pairs} pairs",
+                          highlight=False)
+
+    def command(self) -> str:
+        words = ["facebench verify", "--model", str(self.checkpoint)]
+        for path in self.sets.values():
+            words += ["--pairs", path]
+        words += ["--flip" if self.flip else "--no-flip", "--batch-size", str(self.batch_size), "--device",
+                  self.device, "--align", self.align, "--out", str(self.folder)]
+        folds = f"  # bench: first {self.folds} folds only (no verify option for that)" if self.folds else ""
+        return " ".join(words) + folds
+
+
+@dataclass
+class ProfileStep:
+    """``facebench profile`` of the study's architectures into ``folder``/profile.{csv,md,json}."""
+
+    title: str
+    folder: Path
+    models: list[str]
+    device: str
+    batch_size: int
+    threads: int | None
+    warmup: int
+    iters: int
+    precision: str = "fp32"
+
+    def state(self) -> str:
+        path = self.folder / "profile.json"
+        if not path.is_file():
+            return TODO
+        data = json.loads(path.read_text(encoding="utf-8"))
+        meta = data["meta"]
+        same = ([r["model"] for r in data["rows"]] == self.models
+                and (meta.get("batch_size"), meta.get("warmup"), meta.get("iters"), meta.get("dtype"))
+                == (self.batch_size, self.warmup, self.iters, self.precision))  # fmt: skip
+        return DONE if same else TODO
+
+    def run(self, console: Console, resume: bool) -> None:
+        from facebench.device import resolve_device
+        from facebench.profiling.profile import profile_models
+        from facebench.profiling.runtime import RuntimeConfig
+        from facebench.provenance import environment
+        from facebench.report.tables import write_tables
+
+        config = RuntimeConfig(resolve_device(self.device), self.precision, self.batch_size, self.warmup, self.iters,
+                               self.threads)
+        rows = profile_models(self.models, config)
+        meta = {"device": rows[0]["device"], "dtype": self.precision, "batch_size": self.batch_size,
+                "threads": rows[0]["threads"], "warmup": self.warmup, "iters": self.iters,
+                "environment": environment()}  # fmt: skip
+        write_tables(rows, self.folder, "profile", title="facebench profile (bench)", meta=meta)
+        for row in rows:
+            console.print(f"{row['model']}: {row['latency_ms_mean']:.2f} +- {row['latency_ms_std']:.2f} ms, "
+                          f"{row['gflops']:.3f} GFLOPs", highlight=False)
+
+    def command(self) -> str:
+        threads = ["--threads", str(self.threads)] if self.threads else []
+        return " ".join(["facebench profile", "--models", ",".join(self.models), "--device", self.device,
+                         "--batch-size", str(self.batch_size), *threads, "--warmup", str(self.warmup),
+                         "--iters", str(self.iters), "--precision", self.precision, "--out", str(self.folder)])
+
+
+@dataclass
+class ReportStep:
+    """``facebench report`` over the bench's runs folder."""
+
+    title: str
+    folder: Path  # the report's output folder
+    runs: Path
+    written: list[Path] = field(default_factory=list)
+
+    def state(self) -> str:
+        return TODO  # cheap: always rebuilt from whatever the runs folder holds now
+
+    def run(self, console: Console, resume: bool) -> None:
+        from facebench.report.build import build_report
+
+        report = build_report(self.runs, self.folder)
+        self.written = report.paths
+        for note in report.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+
+    def command(self) -> str:
+        return f"facebench report --runs {self.runs} --out {self.folder}"
+
+
+Step = TrainingStep | VerifyStep | ProfileStep | ReportStep
+

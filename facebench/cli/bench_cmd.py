@@ -1,0 +1,33 @@
+"""``facebench bench``: the study end to end (teacher, students x methods, verify, profile, report), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from facebench.cli.app import command, console
+
+
+@command("bench")
+def bench(
+    preset: str = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores) or paper (the study, GPU)."),
+    data: str | None = typer.Option(None, help="Training data instead of the preset's (identity folders or train.rec)."),
+    val: list[str] | None = typer.Option(None, help="Verification sets NAME=PATH instead of the preset's; repeatable."),
+    out: Path | None = typer.Option(None, help="Runs folder (default: runs/<preset>); steps already complete "
+                                    "there are skipped, a half-trained run resumed."),
+    report: Path = typer.Option(Path("reports"), help="Folder for the report (tables, figure, summary)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, where it stands and the equivalent "
+                                 "commands; run nothing."),
+) -> None:
+    """Run the study: train the teacher, distil each student with none/kd/adv/emb, verify, profile, report."""
+    from facebench.bench.plan import plan_steps, run_bench, with_overrides
+    from facebench.bench.presets import get_preset
+    from facebench.train.validate import parse_val_option
+
+    chosen = with_overrides(get_preset(preset), data, parse_val_option(val) if val else None)
+    runs = out if out is not None else Path("runs") / chosen.name
+    steps = plan_steps(chosen, runs, report)
+    run_bench(steps, chosen, runs, console, dry_run=dry_run)
+    if not dry_run:
+        console.print(f"report: {report / 'summary.md'}", highlight=False)

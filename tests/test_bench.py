@@ -1,0 +1,166 @@
+"""`facebench bench`: plans from presets, runs the steps through the library, skips and resumes, logs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shlex
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from report_helpers import TINY, WIDE, register_tiny_models
+from rich.console import Console
+from train_helpers import make_faces, write_pairs_csv
+from typer.testing import CliRunner
+
+import facebench.train.run
+from facebench.bench.plan import plan_steps, run_bench
+from facebench.bench.presets import CPU_SMALL, PAPER
+from facebench.bench.steps import DONE, PARTIAL, TODO, ProfileStep, ReportStep, TrainingStep, VerifyStep
+from facebench.cli import app
+from facebench.errors import FacebenchError
+
+QUIET = Console(quiet=True)
+
+
+@pytest.fixture(autouse=True)
+def tiny_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    register_tiny_models(monkeypatch)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_faces(tmp_path_factory.mktemp("faces"))
+    write_pairs_csv(root)
+    return root
+
+
+def tiny_preset(faces: Path, **kw: object):
+    """The cpu-small preset shrunk to toy models and data; no students, so no distill step."""
+    base = dict(name="tiny", teacher=WIDE, students=(TINY,), methods=(), data=str(faces),
+                verify_sets={"toy": str(faces / "pairs.csv")}, teacher_epochs=2, batch_size=8, checkpoint_every=2,
+                verify_folds=None, verify_batch_size=16, profile_threads=1, profile_warmup=1, profile_iters=3,
+                extra_train={"embedding_size": 16, "workers": 0, "threads": 1, "log_every": 1})
+    return replace(CPU_SMALL, **{**base, **kw})
+
+
+def test_cpu_small_plan_is_the_study_in_order() -> None:
+    steps = plan_steps(CPU_SMALL, Path("runs/x"), Path("reports"))
+    assert [s.title for s in steps] == [
+        "train teacher r18", "verify teacher r18",
+        "distill mobilenet (none)", "verify mobilenet (none)", "distill mobilenet (kd)", "verify mobilenet (kd)",
+        "distill mobilenet (adv)", "verify mobilenet (adv)", "distill mobilenet (emb)", "verify mobilenet (emb)",
+        "profile r18, mobilenet", "report",
+    ]  # fmt: skip
+    adv = steps[6]
+    assert isinstance(adv, TrainingStep) and adv.kind == "distill" and adv.folder == Path("runs/x/mobilenet-adv")
+    assert (adv.settings["teacher"], adv.settings["method"], adv.settings["model"]) == (
+        "runs/x/teacher-r18/checkpoint.pt", "adv", "mobilenet")
+    assert adv.command().startswith("facebench distill --teacher runs/x/teacher-r18/checkpoint.pt --student mobilenet "
+                                    "--method adv --data ../shared/data/celeba --out runs/x/mobilenet-adv --epochs 1")
+    paper = plan_steps(PAPER, Path("runs/p"), Path("reports"))
+    assert len(paper) == 2 + 2 * 4 * 2 + 2
+    assert paper[0].settings["val"] == PAPER.verify_sets and paper[0].settings["val_flip"] is True
+
+
+def test_bench_runs_then_skips_what_is_complete(faces: Path, tmp_path: Path) -> None:
+    preset = tiny_preset(faces)
+    out, report = tmp_path / "runs", tmp_path / "reports"
+    steps = plan_steps(preset, out, report)
+    assert [type(s) for s in steps] == [TrainingStep, VerifyStep, ProfileStep, ReportStep]
+    assert run_bench(steps, preset, out, QUIET) == ["ran"] * 4
+    verify = json.loads((out / f"teacher-{WIDE}" / "verify.json").read_text())
+    assert verify["meta"]["stage"] == "final" and verify["meta"]["model_source"] == str(steps[1].checkpoint)
+    assert [r["model"] for r in json.loads((out / "profile" / "profile.json").read_text())["rows"]] == [WIDE, TINY]
+    assert (report / "figure1.png").is_file() and (report / "table1.md").is_file()
+    log = json.loads((out / "bench.json").read_text())
+    assert [s["status"] for s in log["steps"]] == ["ran"] * 4 and log["preset"] == "tiny"
+    assert log["total_wall_s"] == pytest.approx(sum(s["wall_s"] for s in log["steps"]))
+    assert "## Bench" in (report / "summary.md").read_text()
+
+    checkpoint = out / f"teacher-{WIDE}" / "checkpoint.pt"
+    stamp = checkpoint.stat().st_mtime_ns
+    again = plan_steps(preset, out, report)
+    assert [s.state() for s in again] == [DONE, DONE, DONE, TODO]
+    assert run_bench(again, preset, out, QUIET) == [DONE, DONE, DONE, "ran"]
+    assert checkpoint.stat().st_mtime_ns == stamp
+    log2 = json.loads((out / "bench.json").read_text())
+    assert [s["wall_s"] for s in log2["steps"][:3]] == [s["wall_s"] for s in log["steps"][:3]]  # carried over
+
+    changed = plan_steps(tiny_preset(faces, teacher_epochs=3), out, report)
+    with pytest.raises(FacebenchError, match="made with epochs=2, the plan says 3"):
+        changed[0].state()
+    later = (out / f"teacher-{WIDE}" / "verify.json").stat().st_mtime + 10
+    os.utime(checkpoint, (later, later))  # newer weights than the verification: verify again
+    assert plan_steps(preset, out, report)[1].state() == TODO
+
+
+def test_interrupted_training_resumes(faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preset = tiny_preset(faces)
+    out = tmp_path / "runs"
+    steps = plan_steps(preset, out, tmp_path / "reports")
+
+    def stop(engine, step):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(facebench.train.run, "train", functools.partial(facebench.train.run.train, callbacks=[stop]))
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(steps, preset, out, QUIET)
+    assert json.loads((out / "bench.json").read_text())["steps"][0]["status"] == "interrupted"
+    assert steps[0].state() == PARTIAL  # checkpoint at step 4 of 8
+    monkeypatch.undo()
+    register_tiny_models(monkeypatch)
+    assert run_bench(plan_steps(preset, out, tmp_path / "reports"), preset, out, QUIET)[0] == "ran"
+    config = json.loads((out / f"teacher-{WIDE}" / "config.json").read_text())
+    assert config["resumed_at_step"] == 4 and steps[0].state() == DONE
+
+
+def test_train_command_reproduces_the_planned_config(faces: Path, tmp_path: Path) -> None:
+    step = plan_steps(tiny_preset(faces), tmp_path / "runs", tmp_path / "reports")[0]
+    words = shlex.split(step.command())
+    assert words[:2] == ["facebench", "train"]
+    result = CliRunner().invoke(app, words[1:])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((step.folder / "config.json").read_text())["config"]
+    assert {k: saved[k] for k in step.settings} == step.settings
+
+
+def test_cli_dry_run_and_bad_preset(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--preset", "cpu-small", "--dry-run", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "12. facebench report --runs" in result.output and not (tmp_path / "r").exists()
+    bad = CliRunner().invoke(app, ["bench", "--preset", "huge", "--dry-run"])
+    assert bad.exit_code == 2 and "--preset 'huge' is not one of: cpu-small, paper" in bad.output
+
+
+def test_distill_steps_need_facebench_distill(faces: Path, tmp_path: Path) -> None:
+    preset = tiny_preset(faces, methods=("kd",))
+    steps = plan_steps(preset, tmp_path / "runs", tmp_path / "reports")
+    try:
+        import facebench.distill.run  # noqa: F401
+    except ImportError:
+        with pytest.raises(FacebenchError, match="no facebench.distill yet"):
+            run_bench(steps, preset, tmp_path / "runs", QUIET)
+        assert not (tmp_path / "runs").exists()  # refused before the teacher trained
+    else:
+        pytest.skip("facebench distill exists: test_bench_distils_students covers it")
+
+
+def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:
+    """Teacher, vanilla and KD students, verified, profiled, reported: Table 1 gets the teacher and student rows."""
+    pytest.importorskip("facebench.distill.run")
+    preset = tiny_preset(faces, methods=("none", "kd"))
+    out, report = tmp_path / "runs", tmp_path / "reports"
+    assert set(run_bench(plan_steps(preset, out, report), preset, out, QUIET)) == {"ran"}
+    table = (report / "table1.md").read_text()
+    assert f"| {WIDE} (teacher) " in table and f"| {TINY} " in table
+    config = json.loads((out / f"{TINY}-kd" / "config.json").read_text())
+    assert config["config"]["method"] == "kd" and config["teacher"]["checkpoint"] == str(out / f"teacher-{WIDE}" /
+                                                                                        "checkpoint.pt")
