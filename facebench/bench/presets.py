@@ -128,7 +128,8 @@ PAPER = Preset(
     profile_threads=None,
     profile_warmup=20,
     profile_iters=100,
-    expected="see README: days on one GPU; run the training steps under torchrun to spread them",
+    expected="about 2 GPU-days on one H100-class GPU (estimate from operation counts; benchmarks/paper_time.py "
+    "measures it)",
     device="cuda",
 )
 
