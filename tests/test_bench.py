@@ -43,10 +43,11 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_preset(faces: Path, **kw: object):
     """The cpu-small preset shrunk to toy models and data; no students, so no distill step."""
-    base = dict(name="tiny", teacher=WIDE, students=(TINY,), methods=(), data=str(faces),
-                verify_sets={"toy": str(faces / "pairs.csv")}, teacher_epochs=2, batch_size=8, checkpoint_every=2,
-                verify_folds=None, verify_batch_size=16, profile_threads=1, profile_warmup=1, profile_iters=3,
-                extra_train={"embedding_size": 16, "workers": 0, "threads": 1, "log_every": 1})
+    base = {"name": "tiny", "teacher": WIDE, "students": (TINY,), "methods": (), "data": str(faces),
+            "verify_sets": {"toy": str(faces / "pairs.csv")}, "teacher_epochs": 2, "batch_size": 8,
+            "checkpoint_every": 2, "verify_folds": None, "verify_batch_size": 16, "profile_threads": 1,
+            "profile_warmup": 1, "profile_iters": 3,
+            "extra_train": {"embedding_size": 16, "workers": 0, "threads": 1, "log_every": 1}}
     return replace(CPU_SMALL, **{**base, **kw})
 
 

@@ -22,6 +22,7 @@ from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, 
 from facebench.errors import FacebenchError
 from facebench.fileio import write_json_atomic
 from facebench.report.build import BENCH_LOG
+
 RUNNING, RAN, FAILED, INTERRUPTED = "running", "ran", "failed", "interrupted"
 
 

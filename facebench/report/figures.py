@@ -60,12 +60,12 @@ def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colours = {m: plt.cm.tab10(k % 10) for k, m in enumerate(dict.fromkeys(p.model for p in points))}
-    for model in colours:
+    for model, colour in colours.items():
         group = sorted((p for p in points if p.model == model), key=lambda p: p.acc_pct)
         for k, point in enumerate(group):
             centred = k - (len(group) - 1) / 2
             x = point.gflops * DODGE ** centred
-            ax.errorbar(x, point.acc_pct, yerr=point.std_pct, fmt=point.marker, color=colours[model],
+            ax.errorbar(x, point.acc_pct, yerr=point.std_pct, fmt=point.marker, color=colour,
                         markersize=13 if point.teacher else 8, capsize=3)
             ax.annotate(point.label, (x, point.acc_pct), textcoords="offset points", fontsize=8,
                         xytext=(14, 12 * centred), va="center",

@@ -18,6 +18,7 @@ from facebench.report.runs import METHODS, TAR_KEY, Run, find_teacher
 
 TEACHER, STUDENT, VANILLA = "teacher", "student", "vanilla"
 NO_TEACHER = "-"
+NO_RESULT = {"acc_pct": math.nan, "acc_std_pct": math.nan, "tar_pct_at_far_1e-03": math.nan, "n_pairs": 0}
 
 
 @dataclass
@@ -123,9 +124,7 @@ def table1(rows: list[StudyRow], sets: list[str]) -> tuple[list[dict[str, Any]],
             record[f"run_{column}"] = str(row.cells[method].path) if method in row.cells else ""
         for set_name in sets:
             for method, (column, title) in METHODS.items():
-                values = cell_values(row.cells[method], set_name) if method in row.cells else None
-                nan = float("nan")
-                values = values or {"acc_pct": nan, "acc_std_pct": nan, "tar_pct_at_far_1e-03": nan, "n_pairs": 0}
+                values = (cell_values(row.cells[method], set_name) if method in row.cells else None) or NO_RESULT
                 for key, value in values.items():
                     record[f"{set_name}_{column}_{key}"] = value
                 accuracy = values["acc_pct"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from facebench.report.runs import METHODS, ProfileFile, Run
 from facebench.report.markdown import text_table
+from facebench.report.runs import METHODS, ProfileFile, Run
 
 
 def train_wall_s(run: Run) -> float:
@@ -106,9 +105,9 @@ def summary_markdown(
     links = "\n".join(f"- [{title}]({name})" for title, name in files.items())
     parts = [
         "# facebench report\n",
-        f"Made by `{report_environment.get('command')}` at {report_environment.get('time_utc')} "
-        f"with facebench {report_environment.get('facebench_version')} "
-        f"({report_environment.get('git_commit') or 'not a git checkout'}) on {machine_line(report_environment)}.\n",
+        (f"Made by `{report_environment.get('command')}` at {report_environment.get('time_utc')} "
+         f"with facebench {report_environment.get('facebench_version')} "
+         f"({report_environment.get('git_commit') or 'not a git checkout'}) on {machine_line(report_environment)}.\n"),
         "## Files\n",
         links + "\n",
         "## Machines the numbers were measured on\n",
