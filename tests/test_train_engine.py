@@ -162,6 +162,8 @@ def test_cli_tiny_run_writes_the_run_folder_and_verify_reads_it(faces: Path, tmp
     assert best["extra"]["best"]["score"] == max(float(r["score"]) for r in rows(out / "val.csv"))
     resolved = resolve_model(str(out))
     assert resolved.source == str(out / "best.pt") and not resolved.untrained
+    again = CliRunner().invoke(app, ["train", "--resume", str(out), "--threads", "1"])
+    assert again.exit_code == 0 and "already finished at step 8; nothing to train" in " ".join(again.output.split())
 
 
 def test_bad_input_one_line_each(faces: Path, tmp_path: Path) -> None:

@@ -64,9 +64,11 @@ def train(
         given["out"] = str(out)
     config = resume_config(resume, given) if resume is not None else TrainConfig(**given)
     result = run_training(config, resume=resume is not None, console=console)
-    if result.is_main:
-        fit = result.fit
+    fit = result.fit
+    if result.is_main and not fit.last_metrics:
+        console.print(f"{result.run_dir} already finished at step {fit.step}; nothing to train", highlight=False)
+    elif result.is_main:
         best = f", best score {fit.best['score']:.4f} at step {fit.best['step']}" if fit.best else ""
-        loss = fit.last_metrics.get("loss", float("nan"))
+        loss = fit.last_metrics["loss"]
         console.print(f"trained {config.model} to step {fit.step} in {fit.wall_s:.1f} s, loss {loss:.4f}{best}; "
                       f"run folder {result.run_dir}", highlight=False, soft_wrap=True)
