@@ -165,3 +165,9 @@ def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:
     config = json.loads((out / f"{TINY}-kd" / "config.json").read_text())
     assert config["config"]["method"] == "kd" and config["teacher"]["checkpoint"] == str(out / f"teacher-{WIDE}" /
                                                                                         "checkpoint.pt")
+    rerun = plan_steps(preset, out, report)
+    assert [s.state() for s in rerun[:6]] == [DONE] * 6
+    with (out / f"teacher-{WIDE}" / "checkpoint.pt").open("ab") as handle:
+        handle.write(b"retrained")  # another teacher file: its students are stale
+    with pytest.raises(FacebenchError, match="distilled from another"):
+        rerun[2].state()

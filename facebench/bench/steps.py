@@ -71,10 +71,25 @@ class TrainingStep:
                 f"{config_path}: made with {key}={saved['config'].get(key)!r}, the plan says {self.settings[key]!r}; "
                 "move that folder away or bench into another --out"
             )
+        self._check_teacher(saved, config_path)
         from facebench.checkpoint import load_checkpoint
 
         step = load_checkpoint(checkpoint)["extra"].get("training", {}).get("step")
         return DONE if step is not None and step >= saved["total_steps"] else PARTIAL
+
+    def _check_teacher(self, saved: dict[str, Any], config_path: Path) -> None:
+        """A distilled run must come from the teacher file the plan names as it is now (not an older one)."""
+        teacher = Path(self.settings.get("teacher", ""))
+        recorded = (saved.get("teacher") or {}).get("sha256")
+        if self.kind != "distill" or not teacher.is_file() or recorded is None:
+            return
+        from facebench.report.runs import file_sha256
+
+        if file_sha256(teacher) != recorded:
+            raise FacebenchError(
+                f"{config_path}: distilled from another {teacher} than the one there now (sha256 differs; the teacher "
+                "was trained again); move that folder away so the student is distilled again"
+            )
 
     def run(self, console: Console, resume: bool) -> None:
         if self.kind == "train":
