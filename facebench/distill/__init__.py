@@ -1,0 +1,1 @@
+"""``facebench distill``: a trained teacher's knowledge into a student, through the one training engine."""

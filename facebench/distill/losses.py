@@ -1,0 +1,59 @@
+"""Distillation loss terms as pure functions of tensors (formulas and sources beside each).
+
+- ``kd_loss`` (Hinton, Vinyals, Dean 2015, "Distilling the Knowledge in a Neural
+  Network"): T^2 * KL(softmax(z_t / T) || softmax(z_s / T)), averaged over the batch.
+  The T^2 keeps the soft-target gradients on the scale of the hard-label ones when T
+  changes (section 2 of the paper).
+- ``embedding_loss``: between L2-normalised embeddings s, t: ``cosine`` = 1 - <s, t>;
+  ``l2`` = |s - t|^2 = 2 - 2<s, t>. On unit vectors the two differ by exactly a factor
+  2, i.e. only in weight; both are offered because face-KD papers state either.
+- Adversarial terms over discriminator scores d (raw, no sigmoid): ``lsgan`` (Mao et al.,
+  ICCV 2017, the least-squares loss Chung et al. 2020 use) -- discriminator
+  (d_real - 1)^2 + d_fake^2, generator (d_fake - 1)^2; ``bce`` (Goodfellow et al. 2014,
+  non-saturating generator) -- discriminator -log sigma(d_real) - log(1 - sigma(d_fake)),
+  generator -log sigma(d_fake). All batch means.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher/T) || softmax(student/T)), batch mean, in float32; 0 when the logits agree."""
+    t = float(temperature)
+    log_student = F.log_softmax(student_logits.float() / t, dim=1)
+    log_teacher = F.log_softmax(teacher_logits.float() / t, dim=1)
+    return t * t * F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
+
+
+def embedding_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str) -> torch.Tensor:
+    """``cosine`` (1 - cos) or ``l2`` (squared distance) between the normalised embeddings, batch mean."""
+    s, t = F.normalize(student.float(), dim=1), F.normalize(teacher.float(), dim=1)
+    if kind == "cosine":
+        return (1.0 - (s * t).sum(dim=1)).mean()
+    if kind == "l2":
+        return (s - t).pow(2).sum(dim=1).mean()
+    raise ValueError(f"unknown embedding loss {kind!r}")
+
+
+def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, kind: str) -> torch.Tensor:
+    """The discriminator's loss: teacher maps are real (target 1), student maps fake (target 0)."""
+    real, fake = real_scores.float(), fake_scores.float()
+    if kind == "lsgan":
+        return (real - 1.0).pow(2).mean() + fake.pow(2).mean()
+    if kind == "bce":
+        return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))  # fmt: skip
+    raise ValueError(f"unknown adversarial loss {kind!r}")
+
+
+def generator_loss(fake_scores: torch.Tensor, kind: str) -> torch.Tensor:
+    """The student's adversarial loss: its maps should be scored real (target 1)."""
+    fake = fake_scores.float()
+    if kind == "lsgan":
+        return (fake - 1.0).pow(2).mean()
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    raise ValueError(f"unknown adversarial loss {kind!r}")

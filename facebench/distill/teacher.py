@@ -1,0 +1,223 @@
+"""The teacher: a frozen model that gives embeddings, and where it can, class logits and feature maps.
+
+``Teacher`` is what the distillation methods call. It always provides embeddings; class
+logits (``num_classes`` set) and last feature maps (``feature_channels`` set) only where
+the model has them, and each method states which it needs (``facebench.distill.methods``),
+so a teacher without them is refused with one line before any work. Outputs are computed
+once per training step under ``no_grad`` and shared by every objective of that step.
+
+``ZooTeacher`` is a zoo model from a facebench checkpoint. A run folder gives its
+``checkpoint.pt`` -- the final weights, and the only file that also holds the margin head
+(in its training state; ``best.pt`` keeps the backbone alone), so every method distils
+from the same file, whose SHA-256 config.json records. A bare zoo name (``r101``) means
+``runs/<name>/``. Its logits are the head's scaled cosines s*cos(theta) *without* the
+margin (see ``facebench.distill.methods``).
+
+An external model (dlib, 128-d embeddings only) plugs in as another ``Teacher`` subclass
+with ``num_classes = feature_channels = None`` and the reasons in ``without_logits`` /
+``without_features``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from facebench.errors import FacebenchError
+from facebench.train.engine import Step
+
+TEACHER_KEY = "teacher"  # its modules in the engine's frozen set: "teacher", "teacher_head"
+LOGITS, FEATURES, EMBEDDING = "logits", "features", "embedding"  # what a method can need
+
+
+@dataclass
+class TeacherOutputs:
+    """One batch through the teacher."""
+
+    embedding: torch.Tensor  # (N, E), not normalised
+    logits: torch.Tensor | None = None  # (N, classes): s*cos(theta) over its classes, no margin
+    features: torch.Tensor | None = None  # (N, C, 7, 7): its last feature map
+
+
+class Teacher(ABC):
+    """A frozen model a student learns from (see the module docstring)."""
+
+    name: str  # zoo or external model name (config.json teacher.model)
+    checkpoint: str  # the file that holds it (config.json teacher.checkpoint)
+    sha256: str  # SHA-256 of that file's bytes (config.json teacher.sha256)
+    embedding_size: int
+    num_classes: int | None = None  # classes of its margin head; None: no class logits
+    feature_channels: int | None = None  # channels of its last feature map; None: no feature maps
+    without_logits: str = ""  # why num_classes is None, to finish the refusal line
+    without_features: str = ""  # why feature_channels is None
+    data: str | None = None  # what it was trained on, as its config recorded it
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.checkpoint})"
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Its torch modules, for the engine to place on the device frozen (eval, no grad); may be empty."""
+        return {}
+
+    @abstractmethod
+    def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
+        """The outputs named in ``needs`` (and always the embedding) for ``step``'s batch."""
+
+    def outputs(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
+        """``compute`` once per step, without gradients; later calls in the step reuse it."""
+        cached = step.cache.get(TEACHER_KEY)
+        if cached is None:
+            with torch.no_grad():
+                cached = self.compute(step, needs)
+            step.cache[TEACHER_KEY] = cached
+        return cached
+
+    def record(self) -> dict[str, Any]:
+        """config.json's top-level ``teacher`` object (what ``facebench report`` links runs by)."""
+        return {"model": self.name, "checkpoint": self.checkpoint, "sha256": self.sha256,
+                "embedding_size": self.embedding_size, "num_classes": self.num_classes,
+                "feature_channels": self.feature_channels, "data": self.data}  # fmt: skip
+
+
+class ZooTeacher(Teacher):
+    """A zoo backbone (and its margin head, when the checkpoint holds one), frozen."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module | None, *, name: str, embedding_size: int,
+                 checkpoint: Path, sha256: str, data: str | None, without_logits: str) -> None:
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.head = head.eval().requires_grad_(False) if head is not None else None
+        self.name = name
+        self.checkpoint = str(checkpoint)
+        self.sha256 = sha256
+        self.data = data
+        self.embedding_size = embedding_size
+        self.feature_channels = int(backbone.feature_channels)
+        self.num_classes = head.num_classes if head is not None else None
+        self.without_logits = "" if head is not None else without_logits
+
+    def modules(self) -> dict[str, nn.Module]:
+        found = {TEACHER_KEY: self.backbone}
+        if self.head is not None:
+            found[f"{TEACHER_KEY}_head"] = self.head
+        return found
+
+    def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
+        features = self.backbone.forward_features(step.images)
+        embedding = self.backbone.head(features)
+        logits = self.head(embedding) if LOGITS in needs and self.head is not None else None
+        return TeacherOutputs(embedding, logits, features if FEATURES in needs else None)
+
+
+def _checkpoint_of(spec: str, runs_root: Path) -> Path:
+    """The checkpoint file ``--teacher spec`` names (rules in the module docstring)."""
+    from facebench.models import list_models
+    from facebench.models.registry import list_external
+    from facebench.train.state import BEST_NAME, CHECKPOINT_NAME
+
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if not path.is_dir() and spec in list_external():
+        raise FacebenchError(f"--teacher {spec}: external models cannot teach in this facebench yet "
+                             "(their embeddings need a per-image cache); pass a trained zoo run folder")
+    if not path.is_dir() and spec in list_models():
+        path = runs_root / spec
+        if not path.is_dir():
+            raise FacebenchError(f"--teacher {spec}: no trained {spec} run at {path}; train it first "
+                                 f"(facebench train --model {spec} --data DIR --out {path}) or pass a run folder or checkpoint")
+    if path.is_dir():
+        found = [path / n for n in (CHECKPOINT_NAME, BEST_NAME) if (path / n).is_file()]
+        if not found:
+            raise FacebenchError(f"--teacher {spec}: run folder {path} has no {CHECKPOINT_NAME} or {BEST_NAME}; "
+                                 "train it first")
+        return found[0]
+    if path.suffix or "/" in spec:
+        raise FacebenchError(f"--teacher {spec}: no such file or folder")
+    raise FacebenchError(f"--teacher {spec}: not a run folder, checkpoint file or zoo model; "
+                         f"zoo models: {', '.join(list_models())}")
+
+
+def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> nn.Module | None:
+    """The margin head saved in a training checkpoint's state, or None (best.pt, bare weights)."""
+    from facebench.models.heads import create_head
+    from facebench.train.losses import HEAD_KEY
+
+    state = checkpoint.get("extra", {}).get("training", {}).get("modules", {}).get(HEAD_KEY)
+    if state is None:
+        return None
+    config = checkpoint.get("config", {})
+    weight = state.get("fc.weight")
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+        raise FacebenchError(f"{source}: its saved head has no 2-d fc.weight; the file is damaged or foreign")
+    head = create_head(config.get("head", "arcface"), embedding_size, weight.shape[0],
+                       scale=config.get("scale"), margin=config.get("margin"))
+    try:
+        head.load_state_dict(state)
+    except RuntimeError as exc:
+        raise FacebenchError(f"{source}: its saved head does not load ({str(exc).splitlines()[0]})") from None
+    return head
+
+
+def resolve_teacher(spec: str, runs_root: str | Path = "runs") -> Teacher:
+    """``--teacher``: a zoo name (its run under ``runs_root``), a run folder or a checkpoint file, frozen on the CPU."""
+    from facebench.checkpoint import load_checkpoint, model_from_checkpoint
+    from facebench.report.runs import file_sha256
+
+    path = _checkpoint_of(spec, Path(runs_root))
+    checkpoint = load_checkpoint(path)
+    backbone = model_from_checkpoint(checkpoint, path)
+    if not hasattr(backbone, "forward_features") or not hasattr(backbone, "head"):
+        raise FacebenchError(f"{path}: {checkpoint['model']} is not a face backbone with forward_features")
+    embedding_size = int(checkpoint["embedding_size"])
+    head = _head_of(checkpoint, embedding_size, path)
+    return ZooTeacher(
+        backbone, head, name=checkpoint["model"], embedding_size=embedding_size, checkpoint=path.resolve(),
+        sha256=file_sha256(path),
+        data=checkpoint.get("config", {}).get("data"),
+        without_logits=f"{path.name} keeps the backbone only; pass the run folder or its checkpoint.pt, which hold the head",
+    )  # fmt: skip
+
+
+def _identities(path: str | Path) -> list[str] | None:
+    """Sorted identity names of an identity-folder tree (its class order), or None when not one."""
+    from facebench.data.folders import scan_identity_folders
+
+    path = Path(path)
+    if not path.is_dir() or (path / "train.rec").is_file():
+        return None
+    try:
+        return scan_identity_folders(path).identities
+    except FacebenchError:
+        return None
+
+
+def check_class_set(teacher: Teacher, dataset: Dataset, data: str) -> None:
+    """Class logits compare only over the same classes in the same order: refuse anything else in one line.
+
+    Compares the class counts; and the identity names too when both the teacher's data and
+    ``data`` are identity-folder trees that can be read here.
+    """
+    ours = getattr(dataset, "num_classes", None)
+    theirs_names = _identities(teacher.data) if teacher.data else None
+    folders = getattr(dataset, "folders", None)
+    our_names = getattr(folders, "identities", None)
+    why = ""
+    if teacher.num_classes != ours:
+        why = f"{teacher.num_classes} classes vs {ours}"
+    elif theirs_names is not None and our_names is not None and theirs_names != our_names:
+        first = next(k for k, (a, b) in enumerate(zip(theirs_names, our_names, strict=True)) if a != b)
+        why = f"same count, different identities (class {first}: {theirs_names[first]!r} vs {our_names[first]!r})"
+    if why:
+        raise FacebenchError(
+            f"--method kd needs the teacher's class set: teacher {teacher.label} was trained on "
+            f"{teacher.data or 'unrecorded data'}, --data {data} differs ({why}); "
+            "distil on the teacher's data, or use --method emb or adv"
+        )
