@@ -54,11 +54,8 @@ def profile(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from facebench.device import resolve_device
-    from facebench.models.registry import external_spec
-    from facebench.profiling.profile import EXTERNAL_NOTE, profile_models
+    from facebench.profiling.profile import profile_models, write_profile
     from facebench.profiling.runtime import RuntimeConfig, check_precision
-    from facebench.provenance import environment
-    from facebench.report.tables import write_tables
 
     names = parse_model_list(models)
     if not names:
@@ -76,23 +73,7 @@ def profile(
 
         rows = profile_models(names, config, start, lambda: progress.advance(task_ids["current"]))
 
-    first = next((row for row, name in zip(rows, names, strict=True) if not external_spec(name)), rows[0])
-    meta = {
-        "device": first["device"],
-        "dtype": precision,
-        "batch_size": batch_size,
-        "threads": first["threads"],
-        "channels_last": channels_last,
-        "warmup": warmup,
-        "iters": iters,
-        "input": "random 3x112x112, normalised range [-1, 1]",
-        "latency": "per-iteration wall time, ms; std is the sample std (ddof=1)",
-        "units": "MB = 1e6 bytes; size_mb is the fp32 state_dict; gmacs by ptflops, gflops by FlopCounterMode",
-        "environment": environment(),
-    }
-    if any(external_spec(name) for name in names):
-        meta["external"] = EXTERNAL_NOTE
-    paths = write_tables(rows, out, "profile", title="facebench profile", meta=meta)
+    paths, meta = write_profile(rows, config, out)
     console.print(_rich_table(rows, meta))
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
 

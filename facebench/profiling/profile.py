@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -96,3 +97,43 @@ def profile_external(
         **latency_summary(times_ms, config.batch_size),
         "mem_rss_peak_growth_mb": rss.growth_mb,
     }
+
+
+def profile_meta(rows: Sequence[dict[str, Any]], config: RuntimeConfig) -> dict[str, Any]:
+    """The settings and environment recorded beside profile rows (profile.json "meta").
+
+    Device and threads come from the first zoo model's row (external models may run on
+    their own library's device); EXTERNAL_NOTE is added when any row is external.
+    """
+    from facebench.provenance import environment
+
+    first = next((row for row in rows if external_spec(row["model"]) is None), rows[0])
+    meta = {
+        "device": first["device"],
+        "dtype": config.precision,
+        "batch_size": config.batch_size,
+        "threads": first["threads"],
+        "channels_last": config.channels_last,
+        "warmup": config.warmup,
+        "iters": config.iters,
+        "input": "random 3x112x112, normalised range [-1, 1]",
+        "latency": "per-iteration wall time, ms; std is the sample std (ddof=1)",
+        "units": "MB = 1e6 bytes; size_mb is the fp32 state_dict; gmacs by ptflops, gflops by FlopCounterMode",
+        "environment": environment(),
+    }
+    if any(external_spec(row["model"]) is not None for row in rows):
+        meta["external"] = EXTERNAL_NOTE
+    return meta
+
+
+def write_profile(
+    rows: Sequence[dict[str, Any]], config: RuntimeConfig, out_dir: str | Path, title: str = "facebench profile"
+) -> tuple[list[Path], dict[str, Any]]:
+    """Write profile.csv, profile.md and profile.json (rows + ``profile_meta``) into ``out_dir``.
+
+    Returns the paths written and the meta recorded.
+    """
+    from facebench.report.tables import write_tables
+
+    meta = profile_meta(rows, config)
+    return write_tables(rows, out_dir, "profile", title=title, meta=meta), meta
