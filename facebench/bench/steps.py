@@ -202,18 +202,13 @@ class ProfileStep:
 
     def run(self, console: Console, resume: bool) -> None:
         from facebench.device import resolve_device
-        from facebench.profiling.profile import profile_models
+        from facebench.profiling.profile import profile_models, write_profile
         from facebench.profiling.runtime import RuntimeConfig
-        from facebench.provenance import environment
-        from facebench.report.tables import write_tables
 
         config = RuntimeConfig(resolve_device(self.device), self.precision, self.batch_size, self.warmup, self.iters,
                                self.threads)
         rows = profile_models(self.models, config)
-        meta = {"device": rows[0]["device"], "dtype": self.precision, "batch_size": self.batch_size,
-                "threads": rows[0]["threads"], "warmup": self.warmup, "iters": self.iters,
-                "environment": environment()}  # fmt: skip
-        write_tables(rows, self.folder, "profile", title="facebench profile (bench)", meta=meta)
+        write_profile(rows, config, self.folder, title="facebench profile (bench)")
         for row in rows:
             console.print(f"{row['model']}: {row['latency_ms_mean']:.2f} +- {row['latency_ms_std']:.2f} ms, "
                           f"{row['gflops']:.3f} GFLOPs", highlight=False)
