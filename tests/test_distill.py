@@ -163,6 +163,7 @@ def test_adv_run_steps_student_and_discriminator_and_leaves_the_teacher_bit_iden
     result = distill(_config(world, tmp_path / "adv", "adv", student=WIDE, disc_lr=1e-3), callbacks=[watch],
                      progress=False)
     assert result.fit.step == 4
+    assert json.loads((tmp_path / "adv" / "config.json").read_text())["config"]["alpha"] == 10.0  # the default, recorded
     first, last = seen["step1"], seen["step4"]
     for prefix in ("model.body.0.weight", "discriminator.net.0.weight", "transfer.0.weight", "head.fc.weight"):
         assert not torch.equal(first[prefix], last[prefix]), prefix  # both players stepped
@@ -239,6 +240,7 @@ def test_none_is_plain_training_under_the_same_settings(world, tmp_path: Path) -
     assert config["config"]["method"] == "none"
     assert config["teacher"]["sha256"] == file_sha256(world["teacher"] / "checkpoint.pt")  # recorded for the report
     assert [c for c in _read_csv(tmp_path / "none" / "metrics.csv")[0] if c.startswith("loss")] == ["loss_arcface", "loss"]
+    assert config["config"]["alpha"] is None  # no distillation term, no weight
 
 
 def test_cli_kd_run_folder_is_what_the_report_reads(world, tmp_path: Path, runner) -> None:

@@ -14,7 +14,7 @@ METHODS = ("none", "kd", "adv", "emb")
 EMB_LOSSES = ("cosine", "l2")
 ADV_LOSSES = ("lsgan", "bce")
 # weight of the distillation term next to the margin loss when --alpha is not given (see facebench.distill.methods)
-DEFAULT_ALPHA = {"kd": 1.0, "adv": 1.0, "emb": 10.0}
+DEFAULT_ALPHA = {"kd": 1.0, "adv": 10.0, "emb": 50.0}
 
 
 @dataclass

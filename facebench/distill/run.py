@@ -16,7 +16,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from facebench.distill.config import ADV_LOSSES, EMB_LOSSES, DistillConfig
+from facebench.distill.config import (
+    ADV_LOSSES,
+    DEFAULT_ALPHA,
+    EMB_LOSSES,
+    DistillConfig,
+)
 from facebench.errors import FacebenchError
 from facebench.train.config import OPTIMIZERS
 from facebench.train.engine import Engine, Objective
@@ -79,6 +84,8 @@ def distill(
     check_distill_config(config)
     if not config.out:
         config.out = default_out(config)
+    if config.alpha is None and config.method in DEFAULT_ALPHA:
+        config.alpha = config.resolved_alpha()  # config.json records the weight used, not "default"
     check_train_config(config)
     spec = method_spec(config.method)
     teacher = resolve_teacher(config.teacher) if config.teacher else None
