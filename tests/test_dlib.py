@@ -57,9 +57,9 @@ def test_cache_round_trip_is_keyed_by_content_and_model(tmp_path: Path) -> None:
     cache = EmbeddingCache("model-a", tmp_path)
     assert cache.load(digest) is None
     vector = np.arange(128, dtype=np.float32)
-    cache.save(digest, descriptor=vector, face_found=np.array(True))
+    cache.save(digest, descriptor=vector, box_source=np.array("detector"))
     entry = cache.load(digest)
-    assert entry is not None and np.array_equal(entry["descriptor"], vector) and bool(entry["face_found"])
+    assert entry is not None and np.array_equal(entry["descriptor"], vector) and str(entry["box_source"]) == "detector"
     assert EmbeddingCache("model-b", tmp_path).load(digest) is None  # another model never shares entries
     assert cache.load(content_digest(b"image bytes!")) is None
     cache.path(digest).write_bytes(b"truncated")  # an unreadable entry counts as missing
@@ -117,8 +117,8 @@ def dlib_face(tmp_path_factory: pytest.TempPathFactory) -> object:
 def test_chip_matches_dlibs_own_full_image_descriptor(dlib_face: object, shared_data: Path) -> None:
     """Our chip + network equals dlib's one-call descriptor from the image and the shape (independent path)."""
     rgb = cv2.cvtColor(cv2.imread(str(lfw_image(shared_data, *LFW_PERSON[:2]))), cv2.COLOR_BGR2RGB)
-    box, found = dlib_face.find_face(rgb)
-    assert found
+    box, source = dlib_face.find_face(rgb)
+    assert source == "detector"
     chip = dlib_face.chip(rgb, box)
     assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
     rect = dlib_face._dlib.rectangle(*(round(v) for v in box))
@@ -159,14 +159,42 @@ def test_no_face_uses_the_centre_box_and_is_counted(dlib_face: object, tmp_path:
     from facebench.models.dlib_face import NO_FACE_BOX
 
     blank = np.full((200, 100, 3), 127, np.uint8)
-    box, found = dlib_face.find_face(blank)
-    assert not found
+    box, source = dlib_face.find_face(blank)
+    assert source == "centre"
     np.testing.assert_allclose(box, np.array(NO_FACE_BOX) * [100, 200, 100, 200])
     _, encoded = cv2.imencode(".png", blank)
     before = dlib_face.no_face
     emb = dlib_face.embed_images([encoded.tobytes()] * 2, flip=False, progress=False)
     assert dlib_face.no_face == before + 2 and np.isfinite(emb).all()
     assert dlib_face.settings()["no_face"] == before + 2
+
+
+def test_weak_candidate_when_the_detector_misses(dlib_face: object, shared_data: Path) -> None:
+    """Billy_Andrade_0001 (LFW): no face at HOG's default threshold, one weak candidate, taken and counted."""
+    from facebench.models.dlib_face import WEAK_THRESHOLD
+
+    rgb = cv2.cvtColor(cv2.imread(str(lfw_image(shared_data, "Billy_Andrade", 1))), cv2.COLOR_BGR2RGB)
+    rects, scores, _ = dlib_face.detector.run(rgb, 1, WEAK_THRESHOLD)
+    assert len(rects) >= 1 and max(scores) < 0 and not dlib_face.detector(rgb, 1)
+    best = rects[int(np.argmax(scores))]
+    box, source = dlib_face.find_face(rgb)
+    assert source == "weak" and box == (best.left(), best.top(), best.right(), best.bottom())
+    before = dlib_face.weak_face
+    dlib_face.embed_images([str(lfw_image(shared_data, "Billy_Andrade", 1))], flip=False, progress=False)
+    assert dlib_face.weak_face == before + 1
+
+
+def test_views_are_the_chip_and_its_mirror(dlib_face: object, shared_data: Path) -> None:
+    path = str(lfw_image(shared_data, *LFW_OTHER))
+    plain, mirror = dlib_face.embed_views([path], progress=False)
+    np.testing.assert_allclose(plain, dlib_face.embed_images([path], flip=False, progress=False), atol=1e-6)
+    raw_plain, raw_mirror = dlib_face._descriptors([path], (False, True), False, "raw")
+    np.testing.assert_allclose(plain[0], raw_plain[0] / np.linalg.norm(raw_plain[0]), atol=1e-6)
+    np.testing.assert_allclose(mirror[0], raw_mirror[0] / np.linalg.norm(raw_mirror[0]), atol=1e-6)
+    both = dlib_face.embed_images([path], flip=True, progress=False)  # flip TTA sums raw descriptors, as insightface
+    summed = raw_plain[0] + raw_mirror[0]
+    np.testing.assert_allclose(both[0], summed / np.linalg.norm(summed), atol=1e-6)
+    assert 0.8 < float(plain[0] @ mirror[0]) < 1.0  # a face and its mirror image: close, not identical
 
 
 def test_bad_image_is_one_clear_error(dlib_face: object, tmp_path: Path) -> None:
@@ -192,7 +220,7 @@ def test_verify_cli_on_lfw_pairs(dlib_face: object, shared_data: Path, tmp_path:
     assert result.exit_code == 0, result.output
     (row,) = json.loads((tmp_path / "out" / "verify.json").read_text())["rows"]
     assert row["model"].startswith("dlib (pretrained, dlib ") and row["untrained"] is False
-    assert (row["accuracy"], row["threads"], row["batch_size"], row["no_face"]) == (1.0, 1, 1, 0)
+    assert (row["accuracy"], row["threads"], row["batch_size"], row["no_face"], row["weak_face"]) == (1.0, 1, 1, 0, 0)
     assert row["align"].startswith("dlib: HOG detector (upsample 1)") and row["device"].startswith("cpu")
     assert len(list((tmp_path / "cache" / "embeddings").glob("dlib-*-plain/*/*.npz"))) == 4
 

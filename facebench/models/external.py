@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,8 @@ class ExternalModel(ABC):
     name: str
     embedding_size: int
     source: str  # where the weights come from, for result labels
-    size_mb: float  # its model files on disk, 1e6 bytes
+    size_mb: float  # its network's file on disk, 1e6 bytes
+    weights_file: Path  # that file (a distillation run records its SHA-256)
 
     @abstractmethod
     def embed_images(
@@ -36,6 +38,12 @@ class ExternalModel(ABC):
         description: str = "embedding",
     ) -> np.ndarray:
         """(N, embedding_size) float32 L2-normalised embeddings of ``images`` (paths or encoded bytes), in order."""
+
+    @abstractmethod
+    def embed_views(
+        self, images: Sequence[str | bytes], *, progress: bool = True, description: str = "embedding"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """L2-normalised embeddings of each image and of its mirror image (what a flipped training crop shows)."""
 
     @abstractmethod
     def time_embedding(
