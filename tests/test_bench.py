@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from external_helpers import COLOUR, register_colour
 from report_helpers import TINY, WIDE, register_tiny_models
 from rich.console import Console
 from train_helpers import make_faces, write_pairs_csv
@@ -47,7 +49,8 @@ def tiny_preset(faces: Path, **kw: object):
             "verify_sets": {"toy": str(faces / "pairs.csv")}, "teacher_epochs": 2, "batch_size": 8,
             "checkpoint_every": 2, "verify_folds": None, "verify_batch_size": 16, "profile_threads": 1,
             "profile_warmup": 1, "profile_iters": 3,
-            "extra_train": {"embedding_size": 16, "workers": 0, "threads": 1, "log_every": 1}}
+            "extra_train": {"embedding_size": 16, "workers": 0, "threads": 1, "log_every": 1},
+            "external_teachers": ()}
     return replace(CPU_SMALL, **{**base, **kw})
 
 
@@ -57,8 +60,13 @@ def test_cpu_small_plan_is_the_study_in_order() -> None:
         "train teacher r18", "verify teacher r18",
         "distill mobilenet (none)", "verify mobilenet (none)", "distill mobilenet (kd)", "verify mobilenet (kd)",
         "distill mobilenet (adv)", "verify mobilenet (adv)", "distill mobilenet (emb)", "verify mobilenet (emb)",
-        "profile r18, mobilenet", "report",
+        "verify teacher dlib", "distill mobilenet (emb from dlib)", "verify mobilenet (emb from dlib)",
+        "profile r18, mobilenet, dlib", "report",
     ]  # fmt: skip
+    dlib = steps[10:13]
+    assert isinstance(dlib[0], VerifyStep) and dlib[0].command().startswith("facebench verify --model dlib --pairs ")
+    assert dlib[0].folder == Path("runs/x/teacher-dlib") and dlib[2].folder == Path("runs/x/mobilenet-emb-dlib")
+    assert dlib[1].command().startswith("facebench distill --teacher dlib --student mobilenet --method emb ")
     adv = steps[6]
     assert isinstance(adv, TrainingStep) and adv.kind == "distill" and adv.folder == Path("runs/x/mobilenet-adv")
     assert (adv.settings["teacher"], adv.settings["method"], adv.settings["model"]) == (
@@ -136,7 +144,7 @@ def test_train_command_reproduces_the_planned_config(faces: Path, tmp_path: Path
 def test_cli_dry_run_and_bad_preset(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "--preset", "cpu-small", "--dry-run", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    assert "12. facebench report --runs" in result.output and not (tmp_path / "r").exists()
+    assert "15. facebench report --runs" in result.output and not (tmp_path / "r").exists()
     bad = CliRunner().invoke(app, ["bench", "--preset", "huge", "--dry-run"])
     assert bad.exit_code == 2 and "--preset 'huge' is not one of: cpu-small, paper" in bad.output
 
@@ -171,3 +179,30 @@ def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:
         handle.write(b"retrained")  # another teacher file: its students are stale
     with pytest.raises(FacebenchError, match="distilled from another"):
         rerun[2].state()
+
+
+def test_bench_with_an_external_teacher(faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An external teacher is verified as it comes, taught by emb, profiled, and reported with the student's
+    Vanilla cell from the --method none run (same student alone) and a reference line in Figure 1."""
+    pytest.importorskip("facebench.distill.run")
+    colour = register_colour(monkeypatch, tmp_path)
+    preset = tiny_preset(faces, methods=("none",), external_teachers=(COLOUR,))
+    out, report = tmp_path / "runs", tmp_path / "reports"
+    assert set(run_bench(plan_steps(preset, out, report), preset, out, QUIET)) == {"ran"}
+    verify = json.loads((out / f"teacher-{COLOUR}" / "verify.json").read_text())
+    assert verify["meta"]["external"] is True and verify["meta"]["model_name"] == COLOUR
+    assert not (out / f"teacher-{COLOUR}" / "config.json").exists()
+    student = json.loads((out / f"{TINY}-emb-{COLOUR}" / "config.json").read_text())
+    assert student["teacher"]["model"] == COLOUR and student["config"]["emb_loss"] == "relational"
+    rows = list(csv.DictReader((report / "table1.csv").open()))
+    assert [r["run_vanilla"] for r in rows if r["model"] == f"{COLOUR} (teacher)"] == [str(out / f"teacher-{COLOUR}")]
+    (taught,) = [r for r in rows if r["role"] == "student" and r["teacher"].startswith(COLOUR)]
+    assert (taught["run_emb"], taught["run_vanilla"]) == (str(out / f"{TINY}-emb-{COLOUR}"), str(out / f"{TINY}-none"))
+    assert float(taught["toy_emb_acc_pct"]) == pytest.approx(
+        100 * json.loads((out / f"{TINY}-emb-{COLOUR}" / "verify.json").read_text())["rows"][0]["accuracy"])
+    assert f"Figure 1 draws {COLOUR} (teacher) as a horizontal line" in (report / "summary.md").read_text()
+    profile = {r["model"]: r for r in json.loads((out / "profile" / "profile.json").read_text())["rows"]}
+    assert profile[COLOUR]["gflops"] is None and profile[WIDE]["gflops"] > 0
+    assert len(colour.embedded) >= 32  # it embedded the training set for the student (and the pairs to verify)
+    rerun = plan_steps(preset, out, report)
+    assert [s.state() for s in rerun[:-1]] == [DONE] * (len(rerun) - 1)  # all complete, the report always rebuilt

@@ -90,7 +90,7 @@ def _plan_step(world: dict[str, Path], method: str, model: nn.Module, head: nn.M
     images = torch.stack([dataset[i][0] for i in range(0, 32, 4)])
     labels = torch.tensor([dataset[i][1] for i in range(0, 32, 4)])
     modules = {n: m for o in plan.objectives for n, m in o.modules.items()} | plan.frozen
-    return plan, teacher, Step(images, labels, modules, step=0, epoch=0)
+    return plan, teacher, Step(images, labels, torch.arange(0, 32, 4), modules, step=0, epoch=0)
 
 
 def test_registry_matches_the_cli_names() -> None:
@@ -290,7 +290,7 @@ def test_cli_bad_input_is_one_line_exit_2(case: str, world, tmp_path: Path, runn
     elif case == "no-method":
         extra, expected = [], "give --method, one of: none, kd, adv, emb"
     elif case == "emb-size":
-        extra, expected = ["--method", "emb", "--embedding-size", "32"], "pass --embedding-size 16"
+        extra, expected = ["--method", "emb", "--emb-loss", "cosine", "--embedding-size", "32"], "pass --embedding-size 16"
     else:
         extra, expected = ["--method", "kd", "--alpha", "-1"], "--alpha -1.0: must be >= 0"
     options = ["--embedding-size", "16", *extra] if "--embedding-size" not in extra else extra

@@ -139,7 +139,7 @@ def test_teacher_found_by_hash_after_folders_move(study: Path, tmp_path: Path) -
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "unfinished: config.json without verify.json" in summary
     assert f"Table 2 lacks {WIDE}: no profile row for it" in summary
-    assert f"Figure 1 lacks {WIDE} (teacher): no GFLOPs count for {WIDE} in any profile.json" in summary
+    assert f"Figure 1 draws {WIDE} (teacher) as a horizontal line: no GFLOPs count for {WIDE}" in summary
 
 
 def test_two_runs_for_one_cell_is_a_user_error(study: Path, tmp_path: Path) -> None:

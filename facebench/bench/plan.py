@@ -1,7 +1,8 @@
 """``facebench bench`` as library calls: a preset becomes a list of steps, run in order, resumable.
 
 Order (the study's): train the teacher -> vanilla students (``distill --method none``) -> SL
-KD -> ADV KD -> EMB KD, each run verified as soon as it is trained -> profile -> report.
+KD -> ADV KD -> EMB KD, each run verified as soon as it is trained -> each external teacher
+(dlib) verified, then distilled into each student with EMB KD -> profile -> report.
 Steps whose folder is complete are skipped, a half-trained run is resumed. ``bench.json``
 in the runs folder logs each step's status and wall time (summed over bench sessions) and
 is rewritten after every step, so a report made at any point says how long it took.
@@ -47,9 +48,9 @@ def _train_settings(preset: Preset, model: str, folder: Path, epochs: int) -> di
 def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
     """Every step of the study for ``preset``, runs under ``out``, the report in ``report_dir``."""
 
-    def verify(folder: Path, what: str) -> VerifyStep:
+    def verify(folder: Path, what: str, external: str | None = None) -> VerifyStep:
         return VerifyStep(f"verify {what}", folder, dict(preset.verify_sets), preset.verify_folds, preset.verify_flip,
-                          preset.verify_batch_size, preset.device, preset.align)
+                          preset.verify_batch_size, preset.device, preset.align, external)
 
     teacher = out / f"teacher-{preset.teacher}"
     steps: list[Step] = [
@@ -64,7 +65,15 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
             settings |= {"teacher": str(teacher / "checkpoint.pt"), "method": method}
             steps += [TrainingStep(f"distill {student} ({method})", "distill", folder, settings),
                       verify(folder, f"{student} ({method})")]
-    models = list(dict.fromkeys([preset.teacher, *preset.students]))
+    for name in preset.external_teachers:
+        steps.append(verify(out / f"teacher-{name}", f"teacher {name}", external=name))
+        for student in preset.students:
+            folder = out / f"{student}-emb-{name}"
+            settings = _train_settings(preset, student, folder, preset.student_epochs)
+            settings |= {"teacher": name, "method": "emb"}
+            steps += [TrainingStep(f"distill {student} (emb from {name})", "distill", folder, settings),
+                      verify(folder, f"{student} (emb from {name})")]
+    models = list(dict.fromkeys([preset.teacher, *preset.students, *preset.external_teachers]))
     steps.append(ProfileStep("profile " + ", ".join(models), out / "profile", models, preset.profile_device,
                              preset.profile_batch_size, preset.profile_threads, preset.profile_warmup,
                              preset.profile_iters))  # fmt: skip
@@ -75,11 +84,15 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
 def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
     """Refuse, before the first step, what would fail hours in: missing data, pairs, models or distill."""
     from facebench.models import model_spec
+    from facebench.models.external import load_external
     from facebench.train.validate import load_val_sets
 
     for name in (preset.teacher, *preset.students):
         model_spec(name)
     pending = [s for s, state in zip(steps, states, strict=True) if state != DONE]
+    if any(not isinstance(s, ReportStep) for s in pending):
+        for name in preset.external_teachers:
+            load_external(name)  # not installed -> the one line that says how
     if any(isinstance(s, TrainingStep) for s in pending) and not Path(preset.data).exists():
         raise FacebenchError(f"--data {preset.data}: no such file or folder")
     if any(isinstance(s, VerifyStep) for s in pending):

@@ -69,6 +69,9 @@ class Preset:
     device: str = "auto"  # training and verification
     align: str = "center"
     extra_train: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
+    # pretrained external teachers (dlib): verified as they come, each distilled into every student with
+    # --method emb, the one method an embeddings-only teacher allows
+    external_teachers: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +79,8 @@ class Preset:
 
 CPU_SMALL = Preset(
     name="cpu-small",
-    description="CPU-scale study: r18 teacher, mobilenet student x none/kd/adv/emb, CelebA subset, LFW folds 1-4",
+    description="CPU-scale study: r18 teacher, mobilenet student x none/kd/adv/emb, dlib teacher -> mobilenet emb, "
+    "CelebA subset, LFW folds 1-4",
     teacher="r18",
     students=("mobilenet",),
     methods=METHOD_ORDER,
@@ -101,6 +105,7 @@ CPU_SMALL = Preset(
     profile_iters=50,
     expected="about 45 min on 2 CPU cores with nothing else running (2-3x longer under load)",
     device="cpu",
+    external_teachers=("dlib",),
 )
 
 PAPER = Preset(

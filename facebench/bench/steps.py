@@ -116,7 +116,7 @@ class TrainingStep:
 
 @dataclass
 class VerifyStep:
-    """``facebench verify`` of a run's final checkpoint.pt, written into the run folder."""
+    """``facebench verify`` of a run's final checkpoint.pt (or of an external pretrained model), into the folder."""
 
     title: str
     folder: Path
@@ -126,23 +126,33 @@ class VerifyStep:
     batch_size: int
     device: str
     align: str
+    external: str | None = None  # an external model's name (dlib): verified as it comes, no checkpoint
 
     @property
     def checkpoint(self) -> Path:
         return self.folder / "checkpoint.pt"
 
+    @property
+    def model(self) -> str:
+        """What ``--model`` gets."""
+        return self.external or str(self.checkpoint)
+
     def state(self) -> str:
         path = self.folder / "verify.json"
-        if not path.is_file() or not self.checkpoint.is_file():
+        if not path.is_file() or (self.external is None and not self.checkpoint.is_file()):
             return TODO
         meta = json.loads(path.read_text(encoding="utf-8"))
         rows, meta = meta["rows"], meta["meta"]
+        if self.external is not None:
+            same_model = meta.get("model_name") == self.external and meta.get("external") is True
+        else:
+            same_model = (meta.get("model_source") == str(self.checkpoint)
+                          and path.stat().st_mtime >= self.checkpoint.stat().st_mtime)  # fmt: skip
         complete = (
-            meta.get("stage") == FINAL_STAGE
-            and meta.get("model_source") == str(self.checkpoint)
+            same_model
+            and meta.get("stage") == FINAL_STAGE
             and meta.get("folds") == (self.folds or "all")
             and [r["set"] for r in rows] == list(self.sets)
-            and path.stat().st_mtime >= self.checkpoint.stat().st_mtime
         )
         return DONE if complete else TODO
 
@@ -154,7 +164,7 @@ class VerifyStep:
 
         device = resolve_device(self.device)
         sets = load_val_sets(self.sets, self.folds)
-        resolved = resolve_model(str(self.checkpoint))
+        resolved = resolve_model(self.model)
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
                                  flip=self.flip)
         settings = {"device": device_name(device), "batch_size": self.batch_size, "flip": self.flip,
@@ -166,7 +176,7 @@ class VerifyStep:
                           highlight=False)
 
     def command(self) -> str:
-        words = ["facebench verify", "--model", str(self.checkpoint)]
+        words = ["facebench verify", "--model", self.model]
         for path in self.sets.values():
             words += ["--pairs", path]
         words += ["--flip" if self.flip else "--no-flip", "--batch-size", str(self.batch_size), "--device",
@@ -210,8 +220,9 @@ class ProfileStep:
         rows = profile_models(self.models, config)
         write_profile(rows, config, self.folder, title="facebench profile (bench)")
         for row in rows:
-            console.print(f"{row['model']}: {row['latency_ms_mean']:.2f} +- {row['latency_ms_std']:.2f} ms, "
-                          f"{row['gflops']:.3f} GFLOPs", highlight=False)
+            gflops = "GFLOPs n/a" if row["gflops"] is None else f"{row['gflops']:.3f} GFLOPs"
+            console.print(f"{row['model']}: {row['latency_ms_mean']:.2f} +- {row['latency_ms_std']:.2f} ms, {gflops}",
+                          highlight=False)
 
     def command(self) -> str:
         threads = ["--threads", str(self.threads)] if self.threads else []

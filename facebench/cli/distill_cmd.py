@@ -18,6 +18,7 @@ from facebench.cli.app import command, console
 from facebench.distill.config import (
     ADV_LOSSES,
     DEFAULT_ALPHA,
+    RELATIONAL_ALPHA,
     EMB_LOSSES,
     METHODS,
     DistillConfig,
@@ -32,15 +33,18 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 OWN_FIRST = [
     _option("teacher", str | None, typer.Option(
-        None, help="Teacher: a zoo name (its run folder runs/NAME), a run folder (its checkpoint.pt) or a checkpoint file.")),
+        None, help="Teacher: a zoo name (its run folder runs/NAME), a run folder (its checkpoint.pt), a checkpoint file, "
+        "or dlib (pretrained, embeddings only: --method emb).")),
     _option("student", str | None, typer.Option(None, help="Student zoo model name (facebench models lists them).")),
     _option("method", str | None, typer.Option(None, help=f"{' | '.join(METHODS)} (none: the student alone, same settings).")),
 ]  # fmt: skip
 OWN_LAST = [
     _option("alpha", float | None, typer.Option(
-        None, help="Weight of the distillation term (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + ").")),
+        None, help="Weight of the distillation term (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items())
+        + f"; emb relational {RELATIONAL_ALPHA:g}).")),
     _option("temperature", float | None, typer.Option(None, help=f"kd: softmax temperature T (default: {D.temperature:g}).")),
-    _option("emb_loss", str | None, typer.Option(None, help=f"emb: {' or '.join(EMB_LOSSES)} (default: {D.emb_loss}).")),
+    _option("emb_loss", str | None, typer.Option(None, help=f"emb: {', '.join(EMB_LOSSES)} (default: cosine between equal-size embeddings, "
+        "relational between unequal ones).")),
     _option("adv_loss", str | None, typer.Option(None, help=f"adv: {' or '.join(ADV_LOSSES)} (default: {D.adv_loss}).")),
     _option("disc_optimizer", str | None, typer.Option(None, help=f"adv: discriminator optimiser (default: {D.disc_optimizer}).")),
     _option("disc_lr", float | None, typer.Option(None, help=f"adv: discriminator peak learning rate (default: {D.disc_lr:g}).")),

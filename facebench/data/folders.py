@@ -126,6 +126,10 @@ class IdentityFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.folders.files)
 
+    def source(self, index: int) -> str:
+        """Image ``index`` as stored (its path), for a teacher with its own preprocessing."""
+        return str(self.folders.files[index])
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         face = load_face(str(self.folders.files[index]), self.align)
         return self.transform(face), self.folders.labels[index]

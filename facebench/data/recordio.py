@@ -274,6 +274,10 @@ class RecordDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
+    def source(self, index: int) -> bytes:
+        """Image ``index`` as stored (its encoded bytes), for a teacher with its own preprocessing."""
+        return self.record(self.keys[index])[1]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         key = self.keys[index]
         header, payload = self.record(key)

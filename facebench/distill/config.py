@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from facebench.train.config import TrainConfig
 
 METHODS = ("none", "kd", "adv", "emb")
-EMB_LOSSES = ("cosine", "l2")
+EMB_LOSSES = ("cosine", "l2", "relational")
 ADV_LOSSES = ("lsgan", "bce")
 # weight of the distillation term next to the margin loss when --alpha is not given (see facebench.distill.methods)
 DEFAULT_ALPHA = {"kd": 1.0, "adv": 10.0, "emb": 50.0}
+RELATIONAL_ALPHA = 2000.0  # emb with --emb-loss relational: its own gradient scale (facebench.distill.methods)
 
 
 @dataclass
@@ -25,7 +26,8 @@ class DistillConfig(TrainConfig):
     method: str = ""
     alpha: float | None = None  # None -> DEFAULT_ALPHA[method]
     temperature: float = 4.0  # kd: softmax temperature T
-    emb_loss: str = "cosine"  # emb: cosine (1 - cos) or l2 (squared distance of unit vectors)
+    emb_loss: str | None = None  # emb: cosine (1 - cos), l2 (squared distance of unit vectors) or relational
+    # (pairwise cosines); None -> cosine when teacher and student embeddings have one size, else relational
     adv_loss: str = "lsgan"  # adv: least-squares GAN or binary cross-entropy
     disc_optimizer: str = "adamw"  # adv: the discriminator's own optimiser
     disc_lr: float = 2e-4  # adv: its peak learning rate (same warm-up and schedule as the student)
@@ -33,4 +35,13 @@ class DistillConfig(TrainConfig):
     disc_hidden: int = 128  # adv: channels of the discriminator's convolutions
 
     def resolved_alpha(self) -> float:
-        return DEFAULT_ALPHA.get(self.method, 0.0) if self.alpha is None else self.alpha
+        if self.alpha is not None:
+            return self.alpha
+        if self.method == "emb" and self.emb_loss == "relational":
+            return RELATIONAL_ALPHA
+        return DEFAULT_ALPHA.get(self.method, 0.0)
+
+    def resolve_emb_loss(self, teacher_size: int) -> None:
+        """Fill in the default --emb-loss: cosine between equal-size embeddings, relational between unequal ones."""
+        if self.emb_loss is None:
+            self.emb_loss = "cosine" if teacher_size == self.embedding_size else "relational"

@@ -14,7 +14,13 @@ weighted term, logged under its own metrics.csv column (``loss_<term>``, weight 
   teacher's. Margin-free, KL = 0 exactly when the student's class cosines equal the
   teacher's; the margin stays in the student's own ArcFace term.
 - ``emb``: ``emb`` = alpha * (1 - cos) (or the squared distance) between the normalised
-  student and teacher embeddings; needs equal embedding sizes.
+  student and teacher embeddings, which needs equal embedding sizes; between unequal ones
+  (dlib's 128-d teacher, a 512-d student) the default is ``relational``: alpha * the mean
+  squared gap between the two models' pairwise cosines within the batch. Chosen over a
+  learned 512->128 projection because verification reads the student's own cosines: a
+  projection would constrain only a 128-d image of the 512-d embedding (384 directions
+  left free, and the projection dropped at inference), while the relational term
+  constrains exactly the cosines that verification thresholds, with no extra parameters.
 - ``adv`` (the study's ADV KD; Chung, Park, Kim, Kwak, ICML 2020): a discriminator on the
   last feature maps, teacher maps real, student maps (through a 1x1 conv + BN transfer
   where the channels differ) fake. Two objectives per step, alternately: the student
@@ -51,6 +57,7 @@ from facebench.distill.losses import (
     embedding_loss,
     generator_loss,
     kd_loss,
+    relational_loss,
 )
 from facebench.distill.teacher import (
     EMBEDDING,
@@ -171,18 +178,26 @@ def _adv(config: DistillConfig, teacher: Teacher, student: Objective, dataset: D
     return Plan([student, judge], teacher.modules(), _info(teacher))
 
 
-@register_method("emb", description="margin loss + alpha x distance of normalised embeddings", needs=(EMBEDDING,))
+@register_method("emb", description="margin loss + alpha x distance of normalised embeddings (or of their "
+                 "pairwise cosines)", needs=(EMBEDDING,))
 def _emb(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
-    if teacher.embedding_size != config.embedding_size:
+    config.resolve_emb_loss(teacher.embedding_size)
+    kind = config.emb_loss
+    if kind != "relational" and teacher.embedding_size != config.embedding_size:
         raise FacebenchError(
-            f"--method emb compares embeddings: teacher {teacher.label} gives {teacher.embedding_size}-d, "
-            f"the student {config.embedding_size}-d; pass --embedding-size {teacher.embedding_size}"
+            f"--method emb --emb-loss {kind} compares embeddings: teacher {teacher.label} gives "
+            f"{teacher.embedding_size}-d, the student {config.embedding_size}-d; pass --embedding-size "
+            f"{teacher.embedding_size} or --emb-loss relational"
         )
-    alpha, kind, needs = config.resolved_alpha(), config.emb_loss, _METHODS["emb"].needs
+    alpha, needs = config.resolved_alpha(), _METHODS["emb"].needs
 
     def loss(step: Step) -> dict[str, torch.Tensor]:
         terms = margin_loss(step)
-        terms["emb"] = alpha * embedding_loss(step.cache["embedding"], teacher.outputs(step, needs).embedding, kind)
+        target = teacher.outputs(step, needs).embedding
+        if kind == "relational":
+            terms["emb"] = alpha * relational_loss(step.cache["embedding"], target)
+        else:
+            terms["emb"] = alpha * embedding_loss(step.cache["embedding"], target, kind)
         return terms
 
     return Plan([replace(student, loss=loss)], teacher.modules(), _info(teacher))

@@ -45,7 +45,8 @@ def check_distill_config(config: DistillConfig) -> None:
     checks = [
         (config.resolved_alpha() >= 0, f"--alpha {config.alpha}: must be >= 0"),
         (config.temperature > 0, f"--temperature {config.temperature}: must be positive"),
-        (config.emb_loss in EMB_LOSSES, f"--emb-loss {config.emb_loss!r} is not one of: {', '.join(EMB_LOSSES)}"),
+        (config.emb_loss in (None, *EMB_LOSSES),
+         f"--emb-loss {config.emb_loss!r} is not one of: {', '.join(EMB_LOSSES)}"),
         (config.adv_loss in ADV_LOSSES, f"--adv-loss {config.adv_loss!r} is not one of: {', '.join(ADV_LOSSES)}"),
         (config.disc_optimizer in OPTIMIZERS,
          f"--disc-optimizer {config.disc_optimizer!r} is not one of: {', '.join(OPTIMIZERS)}"),
@@ -84,8 +85,6 @@ def distill(
     check_distill_config(config)
     if not config.out:
         config.out = default_out(config)
-    if config.alpha is None and config.method in DEFAULT_ALPHA:
-        config.alpha = config.resolved_alpha()  # config.json records the weight used, not "default"
     check_train_config(config)
     spec = method_spec(config.method)
     teacher = resolve_teacher(config.teacher) if config.teacher else None
@@ -93,8 +92,14 @@ def distill(
         require(teacher, spec)
         if resume:
             _check_same_teacher(run_dir_of(config), teacher.sha256, teacher.label)
+        if config.method == "emb":
+            config.resolve_emb_loss(teacher.embedding_size)
+    if config.alpha is None and config.method in DEFAULT_ALPHA:
+        config.alpha = config.resolved_alpha()  # config.json records the weight used, not "default"
 
     def method(student: Objective, dataset: object) -> Plan:
+        if teacher is not None and spec.needs:
+            teacher.prepare(dataset)
         return spec.build(config, teacher, student, dataset)
 
     return train(config, resume=resume, callbacks=callbacks, console=console, progress=progress, method=method)

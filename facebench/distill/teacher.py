@@ -13,9 +13,17 @@ from the same file, whose SHA-256 config.json records. A bare zoo name (``r101``
 ``runs/<name>/``. Its logits are the head's scaled cosines s*cos(theta) *without* the
 margin (see ``facebench.distill.methods``).
 
-An external model (dlib, 128-d embeddings only) plugs in as another ``Teacher`` subclass
-with ``num_classes = feature_channels = None`` and the reasons in ``without_logits`` /
-``without_features``.
+``ExternalTeacher`` is an external pretrained model (``--teacher dlib``): embeddings
+only (``num_classes = feature_channels = None``, so kd and adv are refused in one line).
+It runs its own preprocessing on the original image, not on the student's 112x112 crop,
+so ``prepare`` embeds every training image once before the first step -- through the
+model's on-disk cache keyed by image content and model, so a second run, another method
+or another epoch costs only the student -- and each step looks its batch up by dataset
+index. The target is the teacher's embedding of the image as stored, whether or not the
+student's crop was mirrored: a face and its mirror image are one identity, and the
+relational term that compares unequal embeddings (``facebench.distill.losses``) reads
+only distances between faces. (Mirror TTA would double the teacher's cost: dlib spends
+about 95 ms per chip on one core.)
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from facebench.errors import FacebenchError
+from facebench.models.external import ExternalModel
 from facebench.train.engine import Step
 
 TEACHER_KEY = "teacher"  # its modules in the engine's frozen set: "teacher", "teacher_head"
@@ -66,6 +75,9 @@ class Teacher(ABC):
     def modules(self) -> dict[str, nn.Module]:
         """Its torch modules, for the engine to place on the device frozen (eval, no grad); may be empty."""
         return {}
+
+    def prepare(self, dataset: Dataset) -> None:
+        """Anything to do once for the training data before the first step (default: nothing)."""
 
     @abstractmethod
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
@@ -116,18 +128,58 @@ class ZooTeacher(Teacher):
         return TeacherOutputs(embedding, logits, features if FEATURES in needs else None)
 
 
+class _Sources(Sequence):
+    """A dataset's stored images (paths or encoded bytes), read one at a time: MS1M does not fit in memory."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> str | bytes:  # type: ignore[override]
+        return self.dataset.source(index)  # type: ignore[attr-defined]
+
+
+class ExternalTeacher(Teacher):
+    """An external pretrained model: embeddings of the original training images, computed once (module docstring)."""
+
+    def __init__(self, model: ExternalModel, sha256: str) -> None:
+        self.model = model
+        self.name = model.name
+        self.checkpoint = str(model.weights_file)
+        self.sha256 = sha256
+        self.embedding_size = model.embedding_size
+        self.data = None  # trained elsewhere, by its authors
+        self.without_logits = f"{model.name} is pretrained elsewhere: no margin head over these training classes"
+        self.without_features = f"{model.name} is an external model: its feature maps are not exposed to facebench"
+        self.table: torch.Tensor | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.model.source})"
+
+    def prepare(self, dataset: Dataset) -> None:
+        if not hasattr(dataset, "source"):
+            raise FacebenchError(f"--teacher {self.name} embeds the original images, and {type(dataset).__name__} "
+                                 "cannot give them; train on identity folders or a train.rec")
+        embeddings = self.model.embed_images(_Sources(dataset), flip=False, description="teacher embeddings")
+        self.table = torch.from_numpy(embeddings)
+
+    def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
+        if self.table is None:
+            raise RuntimeError("ExternalTeacher.compute before prepare(dataset)")
+        return TeacherOutputs(self.table[step.indices].to(step.images.device))
+
+
 def _checkpoint_of(spec: str, runs_root: Path) -> Path:
     """The checkpoint file ``--teacher spec`` names (rules in the module docstring)."""
     from facebench.models import list_models
-    from facebench.models.registry import list_external
     from facebench.train.state import BEST_NAME, CHECKPOINT_NAME
 
     path = Path(spec)
     if path.is_file():
         return path
-    if not path.is_dir() and spec in list_external():
-        raise FacebenchError(f"--teacher {spec}: external models cannot teach in this facebench yet "
-                             "(their embeddings need a per-image cache); pass a trained zoo run folder")
     if not path.is_dir() and spec in list_models():
         path = runs_root / spec
         if not path.is_dir():
@@ -167,10 +219,16 @@ def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> n
 
 
 def resolve_teacher(spec: str, runs_root: str | Path = "runs") -> Teacher:
-    """``--teacher``: a zoo name (its run under ``runs_root``), a run folder or a checkpoint file, frozen on the CPU."""
+    """``--teacher``: an external model name, a zoo name (its run under ``runs_root``), a run folder or a
+    checkpoint file, frozen on the CPU."""
     from facebench.checkpoint import load_checkpoint, model_from_checkpoint
+    from facebench.models.external import load_external
+    from facebench.models.registry import list_external
     from facebench.report.runs import file_sha256
 
+    if spec in list_external() and not Path(spec).exists():
+        model = load_external(spec)
+        return ExternalTeacher(model, file_sha256(model.weights_file))
     path = _checkpoint_of(spec, Path(runs_root))
     checkpoint = load_checkpoint(path)
     backbone = model_from_checkpoint(checkpoint, path)

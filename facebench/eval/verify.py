@@ -30,6 +30,7 @@ from facebench.eval.verification import (
     squared_l2_distances,
 )
 from facebench.fileio import atomic_path
+from facebench.models.external import is_external
 
 PROTOCOL = (
     "insightface 10-fold: squared L2 of L2-normalised embeddings, thresholds 0:4:0.01, each fold's threshold "
@@ -159,6 +160,8 @@ def write_outputs(
     rows = [summary_row(item, resolved, settings) for item in scored]
     meta = {
         "model": resolved.label,
+        "model_name": resolved.name,
+        "external": is_external(resolved.model),  # a pretrained external model: the report lists it without config.json
         "untrained": resolved.untrained,
         "model_source": resolved.source,
         **settings,

@@ -192,13 +192,6 @@ class DlibFace(ExternalModel):
         views = self._descriptors(images, (False, True) if flip else (False,), progress, description)
         return _normalise(np.sum(views, axis=0))
 
-    def embed_views(
-        self, images: Sequence[str | bytes], *, progress: bool = True, description: str = "embedding"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 128) L2-normalised embeddings of each image's chip and of its mirror image, via the cache."""
-        plain, mirror = self._descriptors(images, (False, True), progress, description)
-        return _normalise(plain), _normalise(mirror)
-
     def _descriptors(
         self, images: Sequence[str | bytes], orientations: tuple[bool, ...], progress: bool, description: str
     ) -> np.ndarray:

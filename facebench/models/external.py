@@ -40,12 +40,6 @@ class ExternalModel(ABC):
         """(N, embedding_size) float32 L2-normalised embeddings of ``images`` (paths or encoded bytes), in order."""
 
     @abstractmethod
-    def embed_views(
-        self, images: Sequence[str | bytes], *, progress: bool = True, description: str = "embedding"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """L2-normalised embeddings of each image and of its mirror image (what a flipped training crop shows)."""
-
-    @abstractmethod
     def time_embedding(
         self, batch_size: int, *, warmup: int, iters: int, on_iter: Callable[[], None] | None = None
     ) -> np.ndarray:

@@ -31,22 +31,29 @@ class _Point:
     std_pct: float
 
 
-def figure_points(rows: list[StudyRow], gflops: dict[str, float], set_name: str) -> tuple[list[_Point], list[str]]:
-    """One point per row and method with a result on ``set_name`` and a GFLOPs count; and the ones left out."""
-    points, left_out = [], []
+def figure_points(rows: list[StudyRow], gflops: dict[str, float],
+                  set_name: str) -> tuple[list[_Point], list[_Point], list[str]]:
+    """(points: rows and methods with a result on ``set_name`` and a GFLOPs count; reference lines: teachers
+    with a result but no count, such as dlib; notes on what is left out or drawn as a line)."""
+    points, lines, notes = [], [], []
     for row in rows:
         for method, run in row.cells.items():
             values = cell_values(run, set_name)
-            name = f"{row.label} {METHODS[method][1]}" if row.role != TEACHER else row.label
+            teacher = row.role == TEACHER
+            name = row.label if teacher else f"{row.label} {METHODS[method][1]}"
             if values is None:
-                left_out.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
-            elif row.model not in gflops:
-                left_out.append(f"Figure 1 lacks {name}: no GFLOPs count for {row.model} in any profile.json")
+                notes.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
+                continue
+            point = _Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
+                           gflops.get(row.model, math.nan), values["acc_pct"], values["acc_std_pct"])
+            if row.model in gflops:
+                points.append(point)
+            elif teacher:
+                lines.append(point)
+                notes.append(f"Figure 1 draws {name} as a horizontal line: no GFLOPs count for {row.model}")
             else:
-                teacher = row.role == TEACHER
-                points.append(_Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
-                                     gflops[row.model], values["acc_pct"], values["acc_std_pct"]))
-    return points, left_out
+                notes.append(f"Figure 1 lacks {name}: no GFLOPs count for {row.model} in any profile.json")
+    return points, lines, notes
 
 
 def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths: list[Path]) -> list[str]:
@@ -54,9 +61,10 @@ def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths
 
     Error bars are the k-fold std. Points of one model share its GFLOPs, so they are dodged
     sideways by a few percent and their labels stacked in accuracy order. Writes each of
-    ``paths`` (.png, .svg); returns the points left out and why.
+    ``paths`` (.png, .svg); returns notes on the points left out or drawn as reference lines.
+    A teacher without an operation count (an external model) is a dashed line at its accuracy.
     """
-    points, left_out = figure_points(rows, gflops, set_name)
+    points, lines, notes = figure_points(rows, gflops, set_name)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colours = {m: plt.cm.tab10(k % 10) for k, m in enumerate(dict.fromkeys(p.model for p in points))}
@@ -70,6 +78,10 @@ def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths
             ax.annotate(point.label, (x, point.acc_pct), textcoords="offset points", fontsize=8,
                         xytext=(14, 12 * centred), va="center",
                         arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5})
+    for line in lines:
+        ax.axhline(line.acc_pct, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"{line.label}: {line.acc_pct:.2f}% (operations n/a)", (0.01, line.acc_pct),
+                    xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 4), fontsize=8)
     if points:
         ax.set_xscale("log")
         xs = [p.gflops for p in points]
@@ -84,7 +96,7 @@ def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    return left_out
+    return notes
 
 
 def _marker_legend() -> list:

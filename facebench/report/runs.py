@@ -18,6 +18,10 @@ files. The fields read, which train / distill / verify / profile write:
     ``gpus``, ``torch_version``; ``total_steps``; ``resumed_at_step``.
 ``verify.json`` (``facebench.eval.verify.write_outputs``): ``rows[*]``: ``set``, ``n_pairs``,
   ``accuracy``, ``accuracy_std``, ``tar_at_far_1e-03``, ``wall_s``; ``meta.model_source``.
+  A folder holding only the verify.json of an **external** pretrained model (``meta.external``
+  true, ``meta.model_name``: ``facebench verify --model dlib --out DIR``) is a run too: nobody
+  trained it, so it has no config.json; it is a distill run's teacher when the run's
+  ``teacher.model`` names it.
 ``scores.csv`` (same writer): ``set``, ``score`` (cosine), ``issame``.
 ``profile.json`` (``facebench profile``): ``rows[*]``: ``model``, ``device``, ``dtype``,
   ``batch``, ``threads``, ``params_m``, ``size_mb``, ``gmacs``, ``gflops``,
@@ -95,9 +99,23 @@ class Run:
             _require(row, VERIFY_ROW_KEYS, f"{path / 'verify.json'} rows[{k}]")
         return cls(path, name, config, verify)
 
+    @classmethod
+    def load_external(cls, path: Path, name: str, verify: dict[str, Any]) -> Run:
+        """The verification of an external pretrained model (no config.json: see the module docstring)."""
+        _require(verify, ("rows", "meta"), str(path / "verify.json"))
+        _require(verify["meta"], ("model_name", "model_source"), f"{path / 'verify.json'} meta")
+        for k, row in enumerate(verify["rows"]):
+            _require(row, VERIFY_ROW_KEYS, f"{path / 'verify.json'} rows[{k}]")
+        config = {"config": {"model": verify["meta"]["model_name"]}, "external": verify["meta"]["model_source"]}
+        return cls(path, name, config, verify)
+
     @property
     def model(self) -> str:
         return self.config["config"]["model"]
+
+    @property
+    def is_external(self) -> bool:
+        return "external" in self.config
 
     @property
     def method(self) -> str:
@@ -178,13 +196,23 @@ def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Disco
     if not runs_root.is_dir():
         raise FacebenchError(f"--runs {runs_root}: no such folder")
     found = Discovery()
+
+    def name_of(folder: Path) -> str:
+        name = folder.relative_to(runs_root).as_posix()
+        return folder.resolve().name if name == "." else name
+
     for config in sorted(runs_root.rglob("config.json")):
         folder = config.parent
         if (folder / "verify.json").is_file():
-            name = folder.relative_to(runs_root).as_posix()
-            found.runs.append(Run.load(folder, folder.resolve().name if name == "." else name))
+            found.runs.append(Run.load(folder, name_of(folder)))
         else:
             found.skipped.append(f"{folder}: config.json without verify.json (unfinished run)")
+    for verify in sorted(runs_root.rglob("verify.json")):
+        folder = verify.parent
+        if not (folder / "config.json").is_file():
+            data = read_json(verify)
+            if data.get("meta", {}).get("external") is True:
+                found.runs.append(Run.load_external(folder, name_of(folder), data))
     profile_files = sorted(runs_root.rglob("profile.json"))
     for extra in extra_profiles or []:
         path = extra / "profile.json" if extra.is_dir() else extra
@@ -197,11 +225,15 @@ def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Disco
 
 
 def find_teacher(run: Run, runs: list[Run]) -> Run | None:
-    """The trained run folder a distill run's teacher checkpoint came from, or None (external teacher)."""
+    """The run folder of a distill run's teacher: the trained run its checkpoint came from, or the external
+    model's verification; None when the runs hold neither."""
     ref = run.teacher_ref
     if ref is None:
         return None
-    candidates = [r for r in runs if not r.is_distill]
+    external = [r for r in runs if r.is_external and r.model == ref.get("model")]
+    if len(external) == 1:
+        return external[0]
+    candidates = [r for r in runs if not r.is_distill and not r.is_external]
     checkpoint = Path(ref["checkpoint"])
     for candidate in candidates:
         if checkpoint.resolve().parent == candidate.path.resolve():

@@ -1,10 +1,12 @@
 """The study's Table 1 from run folders: one row per model (and teacher), one cell per method.
 
-Rows: each trained run that some distill run used as its teacher ("r18 (teacher)"); then one
-row per student model and teacher, whose cells are its distill runs by method; a student's
-Vanilla cell is its ``--method none`` distill run, or failing that the model's one plain
-``facebench train`` run; plain runs not used either way get a row of their own. Two runs
-competing for one cell are refused (the table would have to pick one silently).
+Rows: each trained run (or external model's verification) that some distill run used as its
+teacher ("r18 (teacher)"); then one row per student model and teacher, whose cells are its
+distill runs by method; a student's Vanilla cell is its ``--method none`` distill run, or
+failing that the model's one ``--method none`` run under another teacher (the student alone,
+whose teacher is only recorded: the same run is the baseline for every teacher), or the
+model's one plain ``facebench train`` run; plain runs not used either way get a row of their
+own. Two runs competing for one cell are refused (the table would have to pick one silently).
 """
 
 from __future__ import annotations
@@ -69,9 +71,15 @@ def study_rows(runs: list[Run]) -> list[StudyRow]:
         if run.path not in teacher_paths:
             _put(vanilla.setdefault(run.model, {}), run, f"{run.model} (no teacher)")
 
+    alone: dict[str, list[Run]] = {}
+    for cells in students.values():
+        if "none" in cells:
+            alone.setdefault(cells["none"].model, []).append(cells["none"])
     used = set()
     for (model, label), cells in sorted(students.items()):
-        if "none" not in cells and model in vanilla:
+        if "none" not in cells and len(alone.get(model, [])) == 1:
+            cells["none"] = alone[model][0]
+        elif "none" not in cells and model in vanilla:
             cells["none"] = vanilla[model]["none"]
             used.add(model)
         rows.append(StudyRow(model, STUDENT, label, cells))

@@ -67,10 +67,11 @@ MODEL_KEY = "model"  # the module saved as the checkpoint's model (verified, pro
 class Step:
     """What a loss function sees at one training step."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, modules: Mapping[str, nn.Module],
-                 step: int, epoch: int) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
+                 modules: Mapping[str, nn.Module], step: int, epoch: int) -> None:
         self.images = images  # (N, 3, 112, 112) on the device
         self.labels = labels  # (N,) int64 on the device
+        self.indices = indices  # (N,) int64 on the CPU: each image's index in the training dataset
         self.modules = modules  # every module by name: all objectives' and the frozen ones (unwrapped)
         self.step = step  # 0-based global step
         self.epoch = epoch
@@ -342,12 +343,13 @@ class Engine:
                         embedding_size=self.run.embedding_size, config=self.run.config, extra={"best": self.best})
 
     # ------------------------------------------------------------------- loop
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
+                    epoch: int) -> dict[str, torch.Tensor]:
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
         if self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        step = Step(images, labels, self.modules, self.step, epoch)
+        step = Step(images, labels, indices, self.modules, self.step, epoch)
         logged: dict[str, torch.Tensor] = {}
         clip = self.config.clip_grad_norm
         for k, objective in enumerate(self.objectives):
@@ -461,8 +463,8 @@ class Engine:
                 for epoch in range(self.step // self.steps_per_epoch, cfg.epochs):
                     self.sampler.set_epoch(epoch, self.step - epoch * self.steps_per_epoch)
                     bar.update(task, description=f"epoch {epoch + 1}/{cfg.epochs}")
-                    for images, labels in self.loader:
-                        logged = self._train_step(images, labels, epoch)
+                    for images, labels, indices in self.loader:
+                        logged = self._train_step(images, labels, indices, epoch)
                         for name, value in logged.items():
                             window[name] = window[name] + value if name in window else value
                         count += 1

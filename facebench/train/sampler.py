@@ -70,12 +70,13 @@ class SeededSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int]) -> Any:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Any, ...]:
+        """(*dataset[index], index): the index lets a teacher look up what it computed for that image."""
         index, seed = key
         generator = torch.default_generator
         saved = generator.get_state()
         generator.manual_seed(seed)
         try:
-            return self.dataset[index]
+            return (*self.dataset[index], index)
         finally:
             generator.set_state(saved)
