@@ -196,6 +196,23 @@ def test_flip_sums_the_raw_descriptors_of_the_chip_and_its_mirror(dlib_face: obj
     assert 0.8 < float(plain[0] @ mirror) < 1.0  # a face and its mirror image: close, not identical
 
 
+def test_worker_processes_give_the_serial_descriptors_and_counts(dlib_face: object, shared_data: Path,
+                                                                  tmp_path: Path) -> None:
+    from facebench.models.dlib_face import MIN_PER_PROCESS, DlibFace
+
+    people = sorted(p for p in (shared_data / "lfw").iterdir() if p.is_dir())[:40]
+    paths = [str(p) for person in people for p in sorted(person.glob("*.jpg"))][: 2 * MIN_PER_PROCESS - 1]
+    paths += [str(lfw_image(shared_data, "Billy_Andrade", 1))]  # needs the weak candidate
+    assert len(paths) == 2 * MIN_PER_PROCESS  # just enough for two processes
+    serial = DlibFace(cache_root=tmp_path / "serial", processes=1)
+    pooled = DlibFace(cache_root=tmp_path / "pooled", processes=2)
+    expected = serial.embed_images(paths, flip=True, progress=False)
+    np.testing.assert_array_equal(pooled.embed_images(paths, flip=True, progress=False), expected)
+    assert (pooled.weak_face, pooled.no_face) == (serial.weak_face, serial.no_face) and pooled.weak_face >= 1
+    assert len(list((tmp_path / "pooled").rglob("*.npz"))) == 2 * len(paths)  # the workers filled the cache
+    np.testing.assert_array_equal(pooled.embed_images(paths, flip=True, progress=False), expected)  # read back
+
+
 def test_bad_image_is_one_clear_error(dlib_face: object, tmp_path: Path) -> None:
     with pytest.raises(FacebenchError, match="image not found"):
         dlib_face.embed_images([str(tmp_path / "missing.jpg")], progress=False)

@@ -30,15 +30,18 @@ Each image's raw descriptors (per orientation) are cached on disk by image conte
 (``facebench.eval.embed_cache``) under a key that hashes the model files and the
 settings above, so a second verify run or every distillation epoch after the first reads
 them back. dlib's CPU network runs on one thread (its CPU time equals its wall time) in
-float32 and has no CUDA path in the ``dlib-bin`` wheel.
+float32 and has no CUDA path in the ``dlib-bin`` wheel, so images missing from the cache
+are spread over ``processes`` worker processes (default: the usable cores), each with
+its own copy of the model, writing the cache that the caller then reads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Callable, Sequence
-from functools import cached_property
+import os
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,7 @@ NO_FACE_BOX = (0.286, 0.332, 0.680, 0.726)
 WEAK_THRESHOLD = -0.5  # HOG score above which a candidate is taken when none passes the default threshold 0
 BOX_SOURCES = ("detector", "weak", "centre")  # how a chip's box was found (stored per cache entry)
 THREADS = 1  # dlib's CPU DNN is single-threaded (process CPU time == wall time, measured)
+MIN_PER_PROCESS = 8  # fewer uncached images than this per extra process: not worth starting processes
 
 
 def _missing(what: str) -> FacebenchError:
@@ -114,7 +118,8 @@ class DlibFace(ExternalModel):
     name = "dlib"
     embedding_size = EMBEDDING_SIZE
 
-    def __init__(self, upsample: int = UPSAMPLE, cache_root: str | Path | None = None) -> None:
+    def __init__(self, upsample: int = UPSAMPLE, cache_root: str | Path | None = None,
+                 processes: int | None = None) -> None:
         dlib = import_dlib()
         files = model_files()
         self._dlib = dlib
@@ -129,6 +134,7 @@ class DlibFace(ExternalModel):
         self.weak_face = 0  # images whose face was a weak candidate only
         self._files = files
         self._cache_root = cache_root
+        self.processes = processes or usable_cores()  # for images missing from the cache
 
     @cached_property
     def cache_key(self) -> str:
@@ -201,35 +207,63 @@ class DlibFace(ExternalModel):
         if not images:
             raise FacebenchError("no images to embed")
         out = np.empty((len(orientations), len(images), EMBEDDING_SIZE), np.float32)
+        sources: list[str] = [""] * len(images)
+        missing = []
+        for index, image in enumerate(images):
+            found = self._cached(image, orientations)
+            if found is None:
+                missing.append(index)
+            else:
+                out[:, index], sources[index] = found
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, transient=True, disable=not progress) as bar:
-            task = bar.add_task(f"{description} (dlib)", total=len(images))
-            for index, image in enumerate(images):
-                out[:, index] = self._image_descriptors(image, orientations)
+            task = bar.add_task(f"{description} (dlib)", total=len(images), completed=len(images) - len(missing))
+            computed = self._compute([images[k] for k in missing], orientations)
+            for index, (descriptors, source) in zip(missing, computed, strict=True):
+                out[:, index], sources[index] = descriptors, source
                 bar.advance(task)
+        self.no_face += sources.count("centre")
+        self.weak_face += sources.count("weak")
         return out
 
-    def _image_descriptors(self, image: str | bytes, orientations: tuple[bool, ...]) -> np.ndarray:
-        """(len(orientations), 128) raw descriptors of one image, read from the cache or computed and stored."""
-        from facebench.data.images import decode_image, describe, read_bytes
+    def _cached(self, image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str] | None:
+        """(descriptors, box source) of one image from the cache, or None when any orientation is missing."""
         from facebench.eval.embed_cache import content_digest
 
-        data = bytes(image) if isinstance(image, bytes | bytearray | memoryview) else read_bytes(image)
+        digest = content_digest(_image_bytes(image))
+        entries = [self._caches[mirror].load(digest) for mirror in orientations]
+        if any(entry is None for entry in entries):
+            return None
+        return np.stack([entry["descriptor"] for entry in entries]), str(entries[0]["box_source"])
+
+    def _compute(self, images: Sequence[str | bytes],
+                 orientations: tuple[bool, ...]) -> Iterator[tuple[np.ndarray, str]]:
+        """(descriptors, box source) of each image, in order, computed and cached; in worker processes when
+        there are enough images."""
+        processes = min(self.processes, len(images) // MIN_PER_PROCESS)
+        if processes <= 1:
+            yield from (self._compute_one(image, orientations) for image in images)
+            return
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch/OpenMP state
+        with context.Pool(processes, _start_worker, (self.upsample, self._cache_root)) as pool:
+            yield from pool.imap(partial(_worker_compute, orientations=orientations), images, chunksize=4)
+
+    def _compute_one(self, image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
+        """(len(orientations), 128) raw descriptors of one image and how its box was found, stored in the cache."""
+        from facebench.data.images import decode_image, describe
+        from facebench.eval.embed_cache import content_digest
+
+        data = _image_bytes(image)
+        rgb = decode_image(data, describe(image))
+        box, source = self.find_face(rgb)
+        chip = self.chip(rgb, box)
+        descriptors = np.stack([self.descriptor(chip, mirror) for mirror in orientations])
         digest = content_digest(data)
-        entries = {mirror: self._caches[mirror].load(digest) for mirror in orientations}
-        if any(entry is None for entry in entries.values()):
-            rgb = decode_image(data, describe(image))
-            box, source = self.find_face(rgb)
-            chip = self.chip(rgb, box)
-            for mirror, entry in entries.items():
-                if entry is None:
-                    entry = {"descriptor": self.descriptor(chip, mirror), "box_source": np.array(source)}
-                    self._caches[mirror].save(digest, **entry)
-                    entries[mirror] = entry
-        source = str(entries[orientations[0]]["box_source"])
-        self.no_face += source == "centre"
-        self.weak_face += source == "weak"
-        return np.stack([entries[mirror]["descriptor"] for mirror in orientations])
+        for mirror, descriptor in zip(orientations, descriptors, strict=True):
+            self._caches[mirror].save(digest, descriptor=descriptor, box_source=np.array(source))
+        return descriptors, source
 
     def time_embedding(
         self, batch_size: int, *, warmup: int, iters: int, on_iter: Callable[[], None] | None = None
@@ -249,6 +283,7 @@ class DlibFace(ExternalModel):
             "device": f"cpu ({cpu_name()})",
             "dtype": "fp32",
             "threads": THREADS,
+            "processes": self.processes,  # for images missing from the cache
             "batch_size": 1,  # one image at a time: dlib's batch call is no faster on a CPU (measured)
             "align": f"dlib: HOG detector (upsample {self.upsample}), 5-point shape predictor, "
             f"{CHIP_SIZE_PX}x{CHIP_SIZE_PX} chip (padding {CHIP_PADDING}); no face -> best weak candidate "
@@ -256,6 +291,31 @@ class DlibFace(ExternalModel):
             "weak_face": self.weak_face,
             "no_face": self.no_face,
         }
+
+
+def _image_bytes(image: str | bytes) -> bytes:
+    """An image's encoded bytes, from a path or as given."""
+    from facebench.data.images import read_bytes
+
+    return bytes(image) if isinstance(image, bytes | bytearray | memoryview) else read_bytes(image)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_WORKER: DlibFace | None = None  # the model of a worker process
+
+
+def _start_worker(upsample: int, cache_root: str | Path | None) -> None:
+    global _WORKER
+    _WORKER = DlibFace(upsample, cache_root, processes=1)
+
+
+def _worker_compute(image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
+    assert _WORKER is not None
+    return _WORKER._compute_one(image, orientations)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
