@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from facebench.cli import app
 
-OUTPUTS = ["figure1.png", "figure1.svg", "results.json", "roc.png", "summary.md", "table1.csv", "table1.md",
-           "table2.csv", "table2.md"]
+OUTPUTS = ["curves.png", "figure1.png", "figure1.svg", "results.json", "roc.png", "summary.md", "table1.csv",
+           "table1.md", "table2.csv", "table2.md"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_report_writes_every_file(report: Path) -> None:
 
 
 def test_pngs_are_images_and_svg_is_svg(report: Path) -> None:
-    for name in ("figure1.png", "roc.png"):
+    for name in ("figure1.png", "roc.png", "curves.png"):
         image = cv2.imread(str(report / name))
         assert image is not None and image.ndim == 3 and min(image.shape[:2]) >= 300, name
         assert image.std() > 5  # not a blank canvas
@@ -140,6 +140,25 @@ def test_teacher_found_by_hash_after_folders_move(study: Path, tmp_path: Path) -
     assert "unfinished: config.json without verify.json" in summary
     assert f"Table 2 lacks {WIDE}: no profile row for it" in summary
     assert f"Figure 1 draws {WIDE} (teacher) as a horizontal line: no GFLOPs count for {WIDE}" in summary
+
+
+def test_curves_come_from_each_runs_metrics_csv(study: Path, tmp_path: Path) -> None:
+    from facebench.report.figures import CURVE_TERM, training_curves
+    from facebench.report.runs import discover
+    from facebench.report.study import study_rows
+
+    copy = tmp_path / "runs"
+    shutil.copytree(study, copy)
+    rows = study_rows(discover(copy).runs)
+    runs = {run.path for row in rows for run in row.cells.values()}
+    (copy / "tiny-kd" / "metrics.csv").unlink()
+    written, notes = training_curves(rows, tmp_path / "curves.png")
+    assert written and cv2.imread(str(tmp_path / "curves.png")) is not None
+    assert notes == [f"training curves lack {TINY} SL KD: no {CURVE_TERM} column in {copy / 'tiny-kd' / 'metrics.csv'}"]
+    assert len(runs) > 2  # every other run has its curve
+    for run in runs:
+        (run / "metrics.csv").unlink(missing_ok=True)
+    assert training_curves(rows, tmp_path / "none.png")[0] is False and not (tmp_path / "none.png").exists()
 
 
 def test_two_runs_for_one_cell_is_a_user_error(study: Path, tmp_path: Path) -> None:

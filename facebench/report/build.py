@@ -16,7 +16,7 @@ import pandas as pd
 from facebench.errors import FacebenchError
 from facebench.eval.plots import plot_roc
 from facebench.fileio import atomic_path, write_json_atomic, write_text_atomic
-from facebench.report.figures import figure1, roc_sets
+from facebench.report.figures import figure1, roc_sets, training_curves
 from facebench.report.markdown import text_table
 from facebench.report.practical import gflops_by_model, latency_entries, table2
 from facebench.report.runs import METHODS, Discovery, discover, read_json
@@ -114,6 +114,11 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
     files = {"Table 1: verification accuracy": "table1.md", "Table 1 (CSV, run folder per cell)": "table1.csv",
              "Table 2: practical metrics": "table2.md", "Table 2 (CSV, source file per row)": "table2.csv",
              f"Figure 1: {main_set} accuracy vs GFLOPs": "figure1.png", "Figure 1 (SVG)": "figure1.svg"}
+    written, curve_notes = training_curves(rows, out / "curves.png")
+    notes += curve_notes
+    if written:
+        paths.append(out / "curves.png")
+        files["Training curves (ArcFace loss of every run)"] = "curves.png"
     for set_name, (scored, left_out) in rocs.items():
         notes += left_out
         if scored:

@@ -1,4 +1,5 @@
-"""The study's Figure 1 (accuracy against GFLOPs) and one ROC overlaying every run, from run folders."""
+"""The study's Figure 1 (accuracy against GFLOPs), one ROC overlaying every run and the training curves,
+from run folders."""
 
 from __future__ import annotations
 
@@ -107,6 +108,44 @@ def _marker_legend() -> list:
     entries += [Line2D([], [], marker=MARKERS[m], color="grey", linestyle="", label=title)
                 for m, (_, title) in METHODS.items()]
     return entries
+
+
+CURVE_TERM = "loss_arcface"  # the margin loss every run minimises: comparable across methods
+
+
+def training_curves(rows: list[StudyRow], path: Path) -> tuple[bool, list[str]]:
+    """Each trained run's margin loss (metrics.csv ``loss_arcface``) against its step, one line per run folder.
+
+    Writes ``path`` when any run has a curve; returns whether it did and notes on the runs without one.
+    """
+    curves: dict[Path, tuple[str, pd.DataFrame]] = {}
+    notes = []
+    for row in rows:
+        for method, run in row.cells.items():
+            if run.is_external or run.path in curves:
+                continue
+            name = row.label if row.role == TEACHER else f"{row.label} {METHODS[method][1]}"
+            metrics = run.path / "metrics.csv"
+            try:
+                curves[run.path] = (name, pd.read_csv(metrics, usecols=["step", CURVE_TERM]))
+            except (OSError, ValueError, pd.errors.EmptyDataError):
+                notes.append(f"training curves lack {name}: no {CURVE_TERM} column in {metrics}")
+    if not curves:
+        return False, notes
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, frame in curves.values():
+        ax.plot(frame["step"], frame[CURVE_TERM], label=name)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("ArcFace loss (mean over each logged window)")
+    ax.set_title("Training curves: the margin loss of every run")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return True, notes
 
 
 def read_scores(path: Path, set_name: str) -> tuple[np.ndarray, np.ndarray] | None:
