@@ -191,6 +191,8 @@ def test_bench_with_an_external_teacher(faces: Path, tmp_path: Path, monkeypatch
     assert set(run_bench(plan_steps(preset, out, report), preset, out, QUIET)) == {"ran"}
     verify = json.loads((out / f"teacher-{COLOUR}" / "verify.json").read_text())
     assert verify["meta"]["external"] is True and verify["meta"]["model_name"] == COLOUR
+    row = verify["rows"][0]  # the model's own settings, not the zoo's batch of verify_batch_size
+    assert (row["batch_size"], row["dtype"], row["folds"]) == (1, "float32", "all") and preset.verify_batch_size == 16
     assert not (out / f"teacher-{COLOUR}" / "config.json").exists()
     student = json.loads((out / f"{TINY}-emb-{COLOUR}" / "config.json").read_text())
     assert student["teacher"]["model"] == COLOUR and student["config"]["emb_loss"] == "relational"

@@ -158,8 +158,8 @@ class VerifyStep:
 
     def run(self, console: Console, resume: bool) -> None:
         from facebench.checkpoint import resolve_model
-        from facebench.device import device_name, resolve_device
-        from facebench.eval.verify import score_pair_sets, write_outputs
+        from facebench.device import resolve_device
+        from facebench.eval.verify import run_settings, score_pair_sets, write_outputs
         from facebench.train.validate import load_val_sets
 
         device = resolve_device(self.device)
@@ -167,9 +167,8 @@ class VerifyStep:
         resolved = resolve_model(self.model)
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
                                  flip=self.flip)
-        settings = {"device": device_name(device), "batch_size": self.batch_size, "flip": self.flip,
-                    "align": self.align, "folds": self.folds or "all", "stage": FINAL_STAGE}
-        write_outputs(self.folder, scored, resolved, settings)
+        settings = run_settings(resolved, device, self.batch_size, self.flip, self.align)
+        write_outputs(self.folder, scored, resolved, settings | {"folds": self.folds or "all", "stage": FINAL_STAGE})
         for item in scored:
             r = item.result
             console.print(f"{item.name}: accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, {r.n_pairs} pairs",

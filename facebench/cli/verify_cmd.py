@@ -31,19 +31,15 @@ def verify(
     from facebench.checkpoint import resolve_model
     from facebench.data import read_pairs
     from facebench.data.images import check_align
-    from facebench.device import device_name, resolve_device
-    from facebench.eval.verify import score_pair_sets, write_outputs
-    from facebench.models.external import is_external
+    from facebench.device import resolve_device
+    from facebench.eval.verify import run_settings, score_pair_sets, write_outputs
 
     check_align(align)
     torch_device = resolve_device(device)
     sets = [read_pairs(path, format, images_root) for path in pairs]
     resolved = resolve_model(model)
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
-    settings = {"device": device_name(torch_device), "batch_size": batch_size, "flip": flip, "align": align}
-    if is_external(resolved.model):  # its own device, preprocessing and counters replace the zoo settings
-        settings |= resolved.model.settings()
-    paths = write_outputs(out, scored, resolved, settings)
+    paths = write_outputs(out, scored, resolved, run_settings(resolved, torch_device, batch_size, flip, align))
     for item in scored:
         r = item.result
         console.print(

@@ -107,6 +107,19 @@ def score_pair_sets(
     return scored
 
 
+def run_settings(resolved: ResolvedModel, device: torch.device, batch_size: int, flip: bool,
+                 align: str) -> dict[str, object]:
+    """The settings recorded beside a verification: an external model's own device, preprocessing and
+    counters replace the zoo settings it does not use."""
+    from facebench.device import device_name
+
+    settings: dict[str, object] = {"device": device_name(device), "batch_size": batch_size, "flip": flip,
+                                   "align": align}
+    if is_external(resolved.model):
+        settings |= resolved.model.settings()
+    return settings
+
+
 def summary_row(item: ScoredPairs, resolved: ResolvedModel, settings: dict[str, object]) -> dict[str, object]:
     """One verify.json / verify.md row: set, model, headline metrics, settings, wall time."""
     r = item.result
