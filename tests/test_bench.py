@@ -24,6 +24,8 @@ from facebench.bench.presets import CPU_SMALL, PAPER
 from facebench.bench.steps import DONE, PARTIAL, TODO, ProfileStep, ReportStep, TrainingStep, VerifyStep
 from facebench.cli import app
 from facebench.errors import FacebenchError
+from facebench.report.runs import discover
+from facebench.report.study import plotted_runs, study_rows
 
 QUIET = Console(quiet=True)
 
@@ -203,6 +205,9 @@ def test_bench_with_an_external_teacher(faces: Path, tmp_path: Path, monkeypatch
     assert float(taught["toy_emb_acc_pct"]) == pytest.approx(
         100 * json.loads((out / f"{TINY}-emb-{COLOUR}" / "verify.json").read_text())["rows"][0]["accuracy"])
     assert f"Figure 1 draws {COLOUR} (teacher) as a horizontal line" in (report / "summary.md").read_text()
+    plotted = [p.name for p in plotted_runs(study_rows(discover(out).runs))]  # each run once, teacher named
+    assert sorted(plotted) == sorted([f"{WIDE} (teacher)", f"{COLOUR} (teacher)", f"{TINY} Vanilla",
+                                      f"{TINY} EMB KD from {COLOUR}"])
     profile = {r["model"]: r for r in json.loads((out / "profile" / "profile.json").read_text())["rows"]}
     assert profile[COLOUR]["gflops"] is None and profile[WIDE]["gflops"] > 0
     assert len(colour.embedded) >= 32  # it embedded the training set for the student (and the pairs to verify)

@@ -154,7 +154,8 @@ def test_curves_come_from_each_runs_metrics_csv(study: Path, tmp_path: Path) -> 
     (copy / "tiny-kd" / "metrics.csv").unlink()
     written, notes = training_curves(rows, tmp_path / "curves.png")
     assert written and cv2.imread(str(tmp_path / "curves.png")) is not None
-    assert notes == [f"training curves lack {TINY} SL KD: no {CURVE_TERM} column in {copy / 'tiny-kd' / 'metrics.csv'}"]
+    assert notes == [f"training curves lack {TINY} SL KD from {WIDE}: no {CURVE_TERM} column in "
+                     f"{copy / 'tiny-kd' / 'metrics.csv'}"]
     assert len(runs) > 2  # every other run has its curve
     for run in runs:
         (run / "metrics.csv").unlink(missing_ok=True)

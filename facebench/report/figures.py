@@ -14,7 +14,7 @@ from facebench.errors import FacebenchError
 from facebench.eval.plots import ScoredSet, _pyplot
 from facebench.fileio import atomic_path
 from facebench.report.runs import METHODS
-from facebench.report.study import TEACHER, StudyRow, cell_values
+from facebench.report.study import TEACHER, StudyRow, cell_values, plotted_runs
 
 MARKERS = {"none": "o", "kd": "s", "adv": "^", "emb": "D"}  # by method; a teacher is a star
 TEACHER_MARKER = "*"
@@ -37,23 +37,22 @@ def figure_points(rows: list[StudyRow], gflops: dict[str, float],
     """(points: rows and methods with a result on ``set_name`` and a GFLOPs count; reference lines: teachers
     with a result but no count, such as dlib; notes on what is left out or drawn as a line)."""
     points, lines, notes = [], [], []
-    for row in rows:
-        for method, run in row.cells.items():
-            values = cell_values(run, set_name)
-            teacher = row.role == TEACHER
-            name = row.label if teacher else f"{row.label} {METHODS[method][1]}"
-            if values is None:
-                notes.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
-                continue
-            point = _Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
-                           gflops.get(row.model, math.nan), values["acc_pct"], values["acc_std_pct"])
-            if row.model in gflops:
-                points.append(point)
-            elif teacher:
-                lines.append(point)
-                notes.append(f"Figure 1 draws {name} as a horizontal line: no GFLOPs count for {row.model}")
-            else:
-                notes.append(f"Figure 1 lacks {name}: no GFLOPs count for {row.model} in any profile.json")
+    for plotted in plotted_runs(rows):
+        name, method, row, run = plotted.name, plotted.method, plotted.row, plotted.run
+        values = cell_values(run, set_name)
+        teacher = row.role == TEACHER
+        if values is None:
+            notes.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
+            continue
+        point = _Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
+                       gflops.get(row.model, math.nan), values["acc_pct"], values["acc_std_pct"])
+        if row.model in gflops:
+            points.append(point)
+        elif teacher:
+            lines.append(point)
+            notes.append(f"Figure 1 draws {name} as a horizontal line: no GFLOPs count for {row.model}")
+        else:
+            notes.append(f"Figure 1 lacks {name}: no GFLOPs count for {row.model} in any profile.json")
     return points, lines, notes
 
 
@@ -118,23 +117,21 @@ def training_curves(rows: list[StudyRow], path: Path) -> tuple[bool, list[str]]:
 
     Writes ``path`` when any run has a curve; returns whether it did and notes on the runs without one.
     """
-    curves: dict[Path, tuple[str, pd.DataFrame]] = {}
+    curves: list[tuple[str, pd.DataFrame]] = []
     notes = []
-    for row in rows:
-        for method, run in row.cells.items():
-            if run.is_external or run.path in curves:
-                continue
-            name = row.label if row.role == TEACHER else f"{row.label} {METHODS[method][1]}"
-            metrics = run.path / "metrics.csv"
-            try:
-                curves[run.path] = (name, pd.read_csv(metrics, usecols=["step", CURVE_TERM]))
-            except (OSError, ValueError, pd.errors.EmptyDataError):
-                notes.append(f"training curves lack {name}: no {CURVE_TERM} column in {metrics}")
+    for plotted in plotted_runs(rows):
+        if plotted.run.is_external:
+            continue
+        metrics = plotted.run.path / "metrics.csv"
+        try:
+            curves.append((plotted.name, pd.read_csv(metrics, usecols=["step", CURVE_TERM])))
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            notes.append(f"training curves lack {plotted.name}: no {CURVE_TERM} column in {metrics}")
     if not curves:
         return False, notes
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name, frame in curves.values():
+    for name, frame in curves:
         ax.plot(frame["step"], frame[CURVE_TERM], label=name)
     ax.set_xlabel("training step")
     ax.set_ylabel("ArcFace loss (mean over each logged window)")
@@ -166,15 +163,13 @@ def read_scores(path: Path, set_name: str) -> tuple[np.ndarray, np.ndarray] | No
 def roc_sets(rows: list[StudyRow], set_name: str) -> tuple[list[ScoredSet], list[str]]:
     """Every run's scores on ``set_name`` as ROC inputs, and the runs left out (no scores for that set)."""
     sets, left_out = [], []
-    for row in rows:
-        for method, run in row.cells.items():
-            name = f"{row.label} {METHODS[method][1]}" if row.role != TEACHER else row.label
-            scores = run.path / "scores.csv"
-            loaded = read_scores(scores, set_name) if scores.is_file() else None
-            if loaded is None:
-                left_out.append(f"{name}: no {set_name} scores in {scores}")
-                continue
-            cosine, issame = loaded
-            threshold = run.sets.get(set_name, {}).get("threshold_sq_l2", math.nan)
-            sets.append(ScoredSet(name, 2.0 * (1.0 - cosine), issame, threshold))  # squared L2 = 2 - 2 cos
+    for plotted in plotted_runs(rows):
+        scores = plotted.run.path / "scores.csv"
+        loaded = read_scores(scores, set_name) if scores.is_file() else None
+        if loaded is None:
+            left_out.append(f"{plotted.name}: no {set_name} scores in {scores}")
+            continue
+        cosine, issame = loaded
+        threshold = plotted.run.sets.get(set_name, {}).get("threshold_sq_l2", math.nan)
+        sets.append(ScoredSet(plotted.name, 2.0 * (1.0 - cosine), issame, threshold))  # squared L2 = 2 - 2 cos
     return sets, left_out

@@ -87,6 +87,34 @@ def study_rows(runs: list[Run]) -> list[StudyRow]:
     return rows
 
 
+@dataclass
+class PlottedRun:
+    """A run as the figures show it: once, under a name that says model, method and teacher."""
+
+    name: str
+    method: str
+    row: StudyRow
+    run: Run
+
+
+def plotted_runs(rows: list[StudyRow]) -> list[PlottedRun]:
+    """Every run folder once, in row order (a Vanilla run shared by two teachers' rows is one run)."""
+    seen, plotted = set(), []
+    for row in rows:
+        for method, run in row.cells.items():
+            if run.path in seen:
+                continue
+            seen.add(run.path)
+            if row.role == TEACHER:
+                name = row.label
+            elif method == "none" or row.teacher == NO_TEACHER:
+                name = f"{row.label} {METHODS[method][1]}"  # the student alone: no teacher to name
+            else:
+                name = f"{row.label} {METHODS[method][1]} from {row.teacher.split(' (')[0]}"
+            plotted.append(PlottedRun(name, method, row, run))
+    return plotted
+
+
 def set_names(rows: list[StudyRow]) -> list[str]:
     """Verification sets in order of first appearance (teacher rows first)."""
     names: dict[str, None] = {}
