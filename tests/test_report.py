@@ -162,6 +162,17 @@ def test_curves_come_from_each_runs_metrics_csv(study: Path, tmp_path: Path) -> 
     assert training_curves(rows, tmp_path / "none.png")[0] is False and not (tmp_path / "none.png").exists()
 
 
+def test_teacher_found_by_folder_name_in_a_copy_without_checkpoints(study: Path, tmp_path: Path) -> None:
+    """reports/runs keeps config, verify and metrics files only: no checkpoint to hash, the teacher's folder name."""
+    light = tmp_path / "light"
+    shutil.copytree(study, light, ignore=shutil.ignore_patterns("*.pt", "scores.csv"))
+    result = CliRunner().invoke(app, ["report", "--runs", str(light), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (table,) = markdown_tables((tmp_path / "out" / "table1.md").read_text())
+    assert [(r["model"], r["teacher"]) for r in table] == [(f"{WIDE} (teacher)", f"{WIDE} (teacher-wide)"),
+                                                           (TINY, f"{WIDE} (teacher-wide)")]
+
+
 def test_two_runs_for_one_cell_is_a_user_error(study: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(study / "tiny-kd", runs / "a")

@@ -13,7 +13,8 @@ files. The fields read, which train / distill / verify / profile write:
     "checkpoint": path of the teacher checkpoint used (as given, or absolute), "sha256":
     hex SHA-256 of that file's bytes}``. The teacher's own run folder is the one holding
     that checkpoint, or failing that, the one whose ``best.pt`` / ``checkpoint.pt`` has that
-    hash (so moved folders still link).
+    hash (so moved folders still link), or failing that, the one folder of that model and
+    that folder name (a copy of the small files without checkpoints, as in reports/runs).
   - ``environment`` (``facebench.provenance.environment``): ``command``, ``time_utc``, ``cpu``,
     ``gpus``, ``torch_version``; ``total_steps``; ``resumed_at_step``.
 ``verify.json`` (``facebench.eval.verify.write_outputs``): ``rows[*]``: ``set``, ``n_pairs``,
@@ -243,4 +244,5 @@ def find_teacher(run: Run, runs: list[Run]) -> Run | None:
         for candidate in candidates:
             if digest in candidate.checkpoint_hashes:
                 return candidate
-    return None
+    same_name = [c for c in candidates if c.path.name == checkpoint.parent.name and c.model == ref.get("model")]
+    return same_name[0] if len(same_name) == 1 else None  # a copy without checkpoints (reports/runs)
