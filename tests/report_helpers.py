@@ -2,9 +2,11 @@
 
 Two toy backbones (``tiny-test`` and a wider ``tiny-wide``) train on toy faces with in-loop
 validation, which writes verify.json and scores.csv through ``facebench verify``'s writer.
-``facebench distill`` is not there yet, so student runs are ``train`` runs whose config.json
-then gets the keys a distill run records (``config.method``, top-level ``teacher``), as
-``facebench.report.runs`` documents them. The profile comes from ``facebench profile``.
+Student runs are ``train`` runs whose config.json then gets the keys a distill run records
+(``config.method``, top-level ``teacher``), as ``facebench.report.runs`` documents them:
+one training per method instead of four distillations keeps the module fast, and
+test_distill / test_bench check that real distill runs write those keys. The profile comes
+from ``facebench profile``.
 """
 
 from __future__ import annotations

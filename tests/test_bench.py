@@ -151,22 +151,8 @@ def test_cli_dry_run_and_bad_preset(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--preset 'huge' is not one of: cpu-small, paper" in bad.output
 
 
-def test_distill_steps_need_facebench_distill(faces: Path, tmp_path: Path) -> None:
-    preset = tiny_preset(faces, methods=("kd",))
-    steps = plan_steps(preset, tmp_path / "runs", tmp_path / "reports")
-    try:
-        import facebench.distill.run  # noqa: F401
-    except ImportError:
-        with pytest.raises(FacebenchError, match="no facebench.distill yet"):
-            run_bench(steps, preset, tmp_path / "runs", QUIET)
-        assert not (tmp_path / "runs").exists()  # refused before the teacher trained
-    else:
-        pytest.skip("facebench distill exists: test_bench_distils_students covers it")
-
-
 def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:
     """Teacher, vanilla and KD students, verified, profiled, reported: Table 1 gets the teacher and student rows."""
-    pytest.importorskip("facebench.distill.run")
     preset = tiny_preset(faces, methods=("none", "kd"))
     out, report = tmp_path / "runs", tmp_path / "reports"
     assert set(run_bench(plan_steps(preset, out, report), preset, out, QUIET)) == {"ran"}
@@ -186,7 +172,6 @@ def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:
 def test_bench_with_an_external_teacher(faces: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An external teacher is verified as it comes, taught by emb, profiled, and reported with the student's
     Vanilla cell from the --method none run (same student alone) and a reference line in Figure 1."""
-    pytest.importorskip("facebench.distill.run")
     colour = register_colour(monkeypatch, tmp_path)
     preset = tiny_preset(faces, methods=("none",), external_teachers=(COLOUR,))
     out, report = tmp_path / "runs", tmp_path / "reports"

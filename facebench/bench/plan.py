@@ -82,7 +82,7 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
 
 
 def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
-    """Refuse, before the first step, what would fail hours in: missing data, pairs, models or distill."""
+    """Refuse, before the first step, what would fail hours in: missing data, pairs or models."""
     from facebench.models import model_spec
     from facebench.models.external import load_external
     from facebench.train.validate import load_val_sets
@@ -97,14 +97,6 @@ def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
         raise FacebenchError(f"--data {preset.data}: no such file or folder")
     if any(isinstance(s, VerifyStep) for s in pending):
         load_val_sets(preset.verify_sets, preset.verify_folds)
-    if any(isinstance(s, TrainingStep) and s.kind == "distill" for s in pending):
-        try:
-            import facebench.distill.run  # noqa: F401
-        except ImportError:
-            raise FacebenchError(
-                f"preset {preset.name} distils students, and this facebench has no facebench.distill yet "
-                "(facebench distill); update facebench"
-            ) from None
 
 
 def overview(steps: list[Step], states: list[str], walls: list[float | None], title: str) -> Table:
