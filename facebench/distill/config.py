@@ -27,7 +27,7 @@ class DistillConfig(TrainConfig):
     alpha: float | None = None  # None -> DEFAULT_ALPHA[method]
     temperature: float = 4.0  # kd: softmax temperature T
     emb_loss: str | None = None  # emb: cosine (1 - cos), l2 (squared distance of unit vectors) or relational
-    # (pairwise cosines); None -> cosine when teacher and student embeddings have one size, else relational
+    # (pairwise distances, RKD-D); None -> cosine when teacher and student embeddings have one size, else relational
     adv_loss: str = "lsgan"  # adv: least-squares GAN or binary cross-entropy
     disc_optimizer: str = "adamw"  # adv: the discriminator's own optimiser
     disc_lr: float = 2e-4  # adv: its peak learning rate (same warm-up and schedule as the student)

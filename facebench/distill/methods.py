@@ -15,12 +15,13 @@ weighted term, logged under its own metrics.csv column (``loss_<term>``, weight 
   teacher's; the margin stays in the student's own ArcFace term.
 - ``emb``: ``emb`` = alpha * (1 - cos) (or the squared distance) between the normalised
   student and teacher embeddings, which needs equal embedding sizes; between unequal ones
-  (dlib's 128-d teacher, a 512-d student) the default is ``relational``: alpha * the mean
-  squared gap between the two models' pairwise cosines within the batch. Chosen over a
-  learned 512->128 projection because verification reads the student's own cosines: a
-  projection would constrain only a 128-d image of the 512-d embedding (384 directions
-  left free, and the projection dropped at inference), while the relational term
-  constrains exactly the cosines that verification thresholds, with no extra parameters.
+  (dlib's 128-d teacher, a 512-d student) the default is ``relational``: alpha * RKD-D,
+  the Huber gap between the two models' pairwise distances within the batch, each divided
+  by its batch mean (``facebench.distill.losses``). Chosen over a learned 512->128
+  projection because verification reads the student's own distances: a projection would
+  constrain only a 128-d image of the 512-d embedding (384 directions left free, and the
+  projection dropped at inference), while the relational term constrains the very
+  distances that verification thresholds, with no extra parameters.
 - ``adv`` (the study's ADV KD; Chung, Park, Kim, Kwak, ICML 2020): a discriminator on the
   last feature maps, teacher maps real, student maps (through a 1x1 conv + BN transfer
   where the channels differ) fake. Two objectives per step, alternately: the student
@@ -178,8 +179,8 @@ def _adv(config: DistillConfig, teacher: Teacher, student: Objective, dataset: D
     return Plan([student, judge], teacher.modules(), _info(teacher))
 
 
-@register_method("emb", description="margin loss + alpha x distance of normalised embeddings (or of their "
-                 "pairwise cosines)", needs=(EMBEDDING,))
+@register_method("emb", description="margin loss + alpha x distance of normalised embeddings (or relational: "
+                 "of their pairwise distances)", needs=(EMBEDDING,))
 def _emb(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
     config.resolve_emb_loss(teacher.embedding_size)
     kind = config.emb_loss

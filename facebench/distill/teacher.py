@@ -23,7 +23,7 @@ index. The target is the teacher's embedding of the image as stored, whether or 
 student's crop was mirrored: a face and its mirror image are one identity, and the
 relational term that compares unequal embeddings (``facebench.distill.losses``) reads
 only distances between faces. (Mirror TTA would double the teacher's cost: dlib spends
-about 95 ms per chip on one core.)
+about 0.1 s per image on one core.)
 """
 
 from __future__ import annotations
