@@ -100,6 +100,18 @@ def test_profile_without_the_extra_says_how_to_install(tmp_path: Path, monkeypat
     assert not (tmp_path / "profile.csv").exists()
 
 
+def test_distill_from_dlib_without_the_extra_says_how_to_install(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    hide(monkeypatch, "dlib")
+    (tmp_path / "faces" / "a").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["distill", "--teacher", "dlib", "--student", "mbf", "--method", "emb",
+                                      "--data", str(tmp_path / "faces"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "the dlib model needs the optional dlib extra (dlib is not installed)" in lines[0]
+    assert "pip install 'facebench[dlib]'" in lines[0] and not (tmp_path / "run").exists()
+
+
 # --- dlib itself ---
 
 

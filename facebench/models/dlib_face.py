@@ -75,7 +75,7 @@ MIN_PER_PROCESS = 8  # fewer uncached images than this per extra process: not wo
 
 
 def _missing(what: str) -> FacebenchError:
-    return FacebenchError(f"--model dlib needs the optional dlib extra ({what} is not installed): {INSTALL_HINT}")
+    return FacebenchError(f"the dlib model needs the optional dlib extra ({what} is not installed): {INSTALL_HINT}")
 
 
 def model_files() -> dict[str, Path]:
