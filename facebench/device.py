@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,11 @@ def resolve_device(choice: str) -> torch.device:
 
 
 @lru_cache(maxsize=None)
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_name() -> str:
     """The CPU model string from /proc/cpuinfo, or platform's best guess."""
     cpuinfo = Path("/proc/cpuinfo")

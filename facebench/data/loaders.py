@@ -8,7 +8,6 @@ when batches go to a GPU, and one-line errors when a worker meets a bad file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,8 +51,9 @@ def open_dataset(
 
 def default_workers() -> int:
     """Loader worker processes: the usable cores minus one for the training process, 0..8."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(8, cores - 1))
+    from facebench.device import usable_cores
+
+    return max(0, min(8, usable_cores() - 1))
 
 
 class FaceLoader(DataLoader):

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property, partial
 from pathlib import Path
@@ -69,7 +68,6 @@ CHIP_PADDING = 0.25  # dlib's default margin around the landmark template
 # deep-funneled and (0.304, 0.344, 0.660, 0.704) for the CelebA subset; this is their mean.
 NO_FACE_BOX = (0.286, 0.332, 0.680, 0.726)
 WEAK_THRESHOLD = -0.5  # HOG score above which a candidate is taken when none passes the default threshold 0
-BOX_SOURCES = ("detector", "weak", "centre")  # how a chip's box was found (stored per cache entry)
 THREADS = 1  # dlib's CPU DNN is single-threaded (process CPU time == wall time, measured)
 MIN_PER_PROCESS = 8  # fewer uncached images than this per extra process: not worth starting processes
 
@@ -121,6 +119,8 @@ class DlibFace(ExternalModel):
 
     def __init__(self, upsample: int = UPSAMPLE, cache_root: str | Path | None = None,
                  processes: int | None = None) -> None:
+        from facebench.device import usable_cores
+
         dlib = import_dlib()
         files = model_files()
         self._dlib = dlib
@@ -155,7 +155,8 @@ class DlibFace(ExternalModel):
         }
 
     def find_face(self, rgb: np.ndarray) -> tuple[tuple[float, float, float, float], str]:
-        """The main face's box (left, top, right, bottom) in pixels and how it was found (``BOX_SOURCES``)."""
+        """The main face's box (left, top, right, bottom) in pixels and how it was found: "detector", "weak" or
+        "centre" (stored with each cache entry)."""
         from facebench.data.detectors import Face, main_face
 
         height, width = rgb.shape[:2]
@@ -196,8 +197,10 @@ class DlibFace(ExternalModel):
         description: str = "embedding",
     ) -> np.ndarray:
         """(N, 128) float32 L2-normalised embeddings, each image's descriptors read from or added to the cache."""
+        from facebench.eval.verification import l2_normalize
+
         views = self._descriptors(images, (False, True) if flip else (False,), progress, description)
-        return _normalise(np.sum(views, axis=0))
+        return l2_normalize(np.sum(views, axis=0)).astype(np.float32)
 
     def _descriptors(
         self, images: Sequence[str | bytes], orientations: tuple[bool, ...], progress: bool, description: str
@@ -205,45 +208,46 @@ class DlibFace(ExternalModel):
         """(len(orientations), N, 128) raw descriptors (False: the chip, True: its mirror image)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from facebench.eval.embed_cache import content_digest
+
         if not images:
             raise FacebenchError("no images to embed")
         out = np.empty((len(orientations), len(images), EMBEDDING_SIZE), np.float32)
         sources: list[str] = [""] * len(images)
-        missing = []
+        missing: list[tuple[int, str]] = []  # (index, content digest) of images to compute
         for index, image in enumerate(images):
-            found = self._cached(image, orientations)
+            digest = content_digest(_image_bytes(image))
+            found = self._cached(digest, orientations)
             if found is None:
-                missing.append(index)
+                missing.append((index, digest))
             else:
                 out[:, index], sources[index] = found
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, transient=True, disable=not progress) as bar:
             task = bar.add_task(f"{description} (dlib)", total=len(images), completed=len(images) - len(missing))
-            computed = self._compute([images[k] for k in missing], orientations)
-            for index, (descriptors, source) in zip(missing, computed, strict=True):
+            computed = self._compute([(images[k], digest) for k, digest in missing], orientations)
+            for (index, _), (descriptors, source) in zip(missing, computed, strict=True):
                 out[:, index], sources[index] = descriptors, source
                 bar.advance(task)
         self.no_face += sources.count("centre")
         self.weak_face += sources.count("weak")
         return out
 
-    def _cached(self, image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str] | None:
-        """(descriptors, box source) of one image from the cache, or None when any orientation is missing."""
-        from facebench.eval.embed_cache import content_digest
-
-        digest = content_digest(_image_bytes(image))
+    def _cached(self, digest: str, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str] | None:
+        """(descriptors, box source) of the image with this content digest from the cache, or None when any
+        orientation is missing."""
         entries = [self._caches[mirror].load(digest) for mirror in orientations]
         if any(entry is None for entry in entries):
             return None
         return np.stack([entry["descriptor"] for entry in entries]), str(entries[0]["box_source"])
 
-    def _compute(self, images: Sequence[str | bytes],
+    def _compute(self, images: Sequence[tuple[str | bytes, str]],
                  orientations: tuple[bool, ...]) -> Iterator[tuple[np.ndarray, str]]:
         """(descriptors, box source) of each image, in order, computed and cached; in worker processes when
         there are enough images."""
         processes = min(self.processes, len(images) // MIN_PER_PROCESS)
         if processes <= 1:
-            yield from (self._compute_one(image, orientations) for image in images)
+            yield from (self._compute_one(image, digest, orientations) for image, digest in images)
             return
         import multiprocessing
 
@@ -251,17 +255,16 @@ class DlibFace(ExternalModel):
         with context.Pool(processes, _start_worker, (self.upsample, self._cache_root)) as pool:
             yield from pool.imap(partial(_worker_compute, orientations=orientations), images, chunksize=4)
 
-    def _compute_one(self, image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
-        """(len(orientations), 128) raw descriptors of one image and how its box was found, stored in the cache."""
+    def _compute_one(self, image: str | bytes, digest: str,
+                     orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
+        """(len(orientations), 128) raw descriptors of one image and how its box was found, stored in the cache
+        under its content ``digest``."""
         from facebench.data.images import decode_image, describe
-        from facebench.eval.embed_cache import content_digest
 
-        data = _image_bytes(image)
-        rgb = decode_image(data, describe(image))
+        rgb = decode_image(_image_bytes(image), describe(image))
         box, source = self.find_face(rgb)
         chip = self.chip(rgb, box)
         descriptors = np.stack([self.descriptor(chip, mirror) for mirror in orientations])
-        digest = content_digest(data)
         for mirror, descriptor in zip(orientations, descriptors, strict=True):
             self._caches[mirror].save(digest, descriptor=descriptor, box_source=np.array(source))
         return descriptors, source
@@ -301,11 +304,6 @@ def _image_bytes(image: str | bytes) -> bytes:
     return bytes(image) if isinstance(image, bytes | bytearray | memoryview) else read_bytes(image)
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 _WORKER: DlibFace | None = None  # the model of a worker process
 
 
@@ -314,14 +312,9 @@ def _start_worker(upsample: int, cache_root: str | Path | None) -> None:
     _WORKER = DlibFace(upsample, cache_root, processes=1)
 
 
-def _worker_compute(image: str | bytes, orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
+def _worker_compute(item: tuple[str | bytes, str], orientations: tuple[bool, ...]) -> tuple[np.ndarray, str]:
     assert _WORKER is not None
-    return _WORKER._compute_one(image, orientations)
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32)."""
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return _WORKER._compute_one(*item, orientations)
 
 
 register_external(

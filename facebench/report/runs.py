@@ -75,6 +75,13 @@ def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:
         raise FacebenchError(f"{where}: missing {', '.join(missing)}; it was not written by this facebench")
 
 
+def _check_verify(verify: dict[str, Any], folder: Path) -> None:
+    """A verify.json must hold rows with the fields the report reads, and meta."""
+    _require(verify, ("rows", "meta"), str(folder / "verify.json"))
+    for k, row in enumerate(verify["rows"]):
+        _require(row, VERIFY_ROW_KEYS, f"{folder / 'verify.json'} rows[{k}]")
+
+
 @dataclass
 class Run:
     """One run folder: its config.json and verify.json, validated."""
@@ -95,18 +102,14 @@ class Run:
             raise FacebenchError(f"{path / 'config.json'}: method {method!r} is not one of: {', '.join(METHODS)}")
         if method != "none" and "teacher" in config:
             _require(config["teacher"], ("model", "checkpoint"), f"{path / 'config.json'} teacher")
-        _require(verify, ("rows", "meta"), str(path / "verify.json"))
-        for k, row in enumerate(verify["rows"]):
-            _require(row, VERIFY_ROW_KEYS, f"{path / 'verify.json'} rows[{k}]")
+        _check_verify(verify, path)
         return cls(path, name, config, verify)
 
     @classmethod
     def load_external(cls, path: Path, name: str, verify: dict[str, Any]) -> Run:
         """The verification of an external pretrained model (no config.json: see the module docstring)."""
-        _require(verify, ("rows", "meta"), str(path / "verify.json"))
+        _check_verify(verify, path)
         _require(verify["meta"], ("model_name", "model_source"), f"{path / 'verify.json'} meta")
-        for k, row in enumerate(verify["rows"]):
-            _require(row, VERIFY_ROW_KEYS, f"{path / 'verify.json'} rows[{k}]")
         config = {"config": {"model": verify["meta"]["model_name"]}, "external": verify["meta"]["model_source"]}
         return cls(path, name, config, verify)
 
