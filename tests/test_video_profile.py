@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -14,18 +15,14 @@ from torch import nn
 
 from facebench.cli import app
 from facebench.data.align import warp_to_template
-from facebench.data.detectors import Face, get_detector
+from facebench.data.detectors import Face, build_detector, get_detector
+from facebench.errors import FacebenchError
 from facebench.models.input_spec import to_model_input
-from facebench.profiling.frames import planned_frames, probe_video, read_frames
-from facebench.profiling.video import (
-    STAGES,
-    BatchEmbedder,
-    FaceAligner,
-    VideoConfig,
-    VideoRun,
-    run_video,
-    summarise_run,
-)
+from facebench.profiling import video as video_module
+from facebench.profiling.frames import Frame, planned_frames, probe_video, read_frames
+from facebench.profiling.video import VideoConfig, VideoRun, run_video, summarise_run
+from facebench.profiling.video_pipeline import STAGES, BatchEmbedder, FaceAligner, VideoPipeline
+from facebench.profiling.video_stream import stream_results
 
 # two LFW faces that the Haar detector finds when pasted at 120 px
 LFW_FACES = ("AJ_Lamas/AJ_Lamas_0001.jpg", "Aaron_Patterson/Aaron_Patterson_0001.jpg")
@@ -120,12 +117,23 @@ def test_face_aligner_matches_warp_to_template_and_skips_degenerate() -> None:
     faces = [_face(base + rng.normal(0, 2, size=(5, 2)) + [10 * k, 5 * k]) for k in range(10)]
     degenerate = _face(np.full((5, 2), 50.0))
     aligner = FaceAligner(capacity=2)  # grows to fit ten faces
-    crops, kept = aligner(frame, [faces[0], degenerate, *faces[1:]])
-    assert crops.shape == (10, 112, 112, 3) and kept == faces
+    crops, kept = aligner([frame], [[faces[0], degenerate, *faces[1:]]])
+    assert crops.shape == (10, 112, 112, 3) and kept == [faces]
     for crop, face in zip(crops, faces, strict=True):
         np.testing.assert_array_equal(crop, warp_to_template(frame, face.landmarks))
-    empty, none = aligner(frame, [])
-    assert empty.shape == (0, 112, 112, 3) and none == []
+    empty, none = aligner([frame], [[]])
+    assert empty.shape == (0, 112, 112, 3) and none == [[]]
+
+
+def test_face_aligner_puts_several_frames_faces_in_frame_order() -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, size=(200, 300, 3), dtype=np.uint8) for _ in range(3)]
+    base = np.array([[100, 80], [140, 80], [120, 100], [105, 120], [135, 120]], dtype=np.float32)
+    faces = [[_face(base + [20 * k, 0]) for k in range(n)] for n in (2, 0, 3)]
+    crops, kept = FaceAligner(capacity=1)(frames, faces)
+    assert crops.shape == (5, 112, 112, 3) and kept == faces
+    expected = [warp_to_template(frame, face.landmarks) for frame, group in zip(frames, faces) for face in group]
+    np.testing.assert_array_equal(crops, np.stack(expected))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -186,7 +194,7 @@ def test_summarise_run_from_known_times() -> None:
 def test_run_video_on_real_faces_with_haar(face_clip: Path) -> None:
     config = VideoConfig(CPU, detector="haar", warmup=1, threads=1)
     seen = []
-    run = run_video(TinyEmbedder, face_clip, get_detector("haar"), config, lambda f, r, ids: seen.append((f.index, ids)))
+    run = run_video(TinyEmbedder, face_clip, [get_detector("haar")], config, lambda f, r, ids: seen.append((f.index, ids)))
     assert run.stage_ms.shape == (CLIP_FRAMES, len(STAGES)) and (run.stage_ms[:, :2] > 0).all()
     assert run.faces_per_frame.tolist() == [2] * CLIP_FRAMES
     assert run.embeddings.shape == (2 * CLIP_FRAMES, 8)
@@ -216,12 +224,93 @@ def test_run_video_counts_frames_without_faces(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "blank.mp4", colour_frames(5))
     model = RecordingEmbedder()
     config = VideoConfig(CPU, detector="haar", warmup=1, every=2)
-    run = run_video(lambda: model, clip, get_detector("haar"), config)
+    run = run_video(lambda: model, clip, [get_detector("haar")], config)
     row = summarise_run(run)
     assert row["frames"] == 3 and row["faces"] == 0 and row["frames_without_faces"] == 3
     assert np.isnan(row["embed_ms_per_face"]) and row["tracks"] == 0
     # warm-up ran one forward at each batch size 1..8; frames without faces run none
     assert model.batches == list(range(1, 9))
+
+
+class IndexDetector:
+    """Reads a colour_frames frame's index from its red channel and finds index % 3 faces
+    scored with that index, so every result shows which frame it was computed from. It
+    sleeps first, so a decoder running ahead would overwrite a frame still being detected."""
+
+    name = "index"
+    landmarks = np.array([[30, 20], [50, 20], [40, 30], [32, 42], [48, 42]], dtype=np.float32)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        time.sleep(0.002)
+        index = round(float(image[..., 0].mean()) / 20)
+        box = np.array([20, 10, 60, 50], dtype=np.float32)
+        return [Face(box + 2 * k, float(index), self.landmarks + [2 * k, k]) for k in range(index % 3)]
+
+
+def test_pipeline_group_shares_one_forward_and_matches_frame_by_frame(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "colours.mp4", colour_frames(7))
+    frames = [Frame(f.index, f.rgb.copy(), f.bgr.copy(), f.decode_ms) for f in read_frames(clip)]
+    model = RecordingEmbedder()
+    single = VideoPipeline(IndexDetector(), BatchEmbedder(model, CPU))
+    one_by_one = [single.process([frame])[0] for frame in frames]
+    model.batches.clear()
+    grouped = VideoPipeline(IndexDetector(), BatchEmbedder(model, CPU))
+    results = grouped.process(frames[:4]) + grouped.process(frames[4:])
+    assert model.batches == [0 + 1 + 2 + 0, 1 + 2 + 0]  # one forward per group
+    for alone, together in zip(one_by_one, results, strict=True):
+        assert together.index == alone.index and len(together.faces) == together.index % 3
+        assert [f.score for f in together.faces] == [float(together.index)] * (together.index % 3)
+        np.testing.assert_allclose(together.embeddings.reshape(-1, 8), alone.embeddings.reshape(-1, 8), atol=1e-6)
+        assert together.stage_ms[0] == alone.stage_ms[0] > 0 and together.stage_ms[1] > 0
+    # a group's align and embed times go to its frames in proportion to their faces
+    assert results[0].stage_ms[2:] == (0.0, 0.0) and results[3].stage_ms[2:] == (0.0, 0.0)
+    assert results[2].stage_ms[3] == pytest.approx(2 * results[1].stage_ms[3])
+    assert results[2].stage_ms[2] == pytest.approx(2 * results[1].stage_ms[2])
+
+
+@pytest.mark.parametrize(("workers", "batch_frames"), [(1, 3), (2, 1), (3, 2)])
+def test_stream_results_in_order_with_frames_intact(tmp_path: Path, workers: int, batch_frames: int) -> None:
+    clip = write_clip(tmp_path / "colours.mp4", colour_frames(11))
+    model = TinyEmbedder()
+
+    def run(workers: int, batch_frames: int) -> list[tuple[int, list[float], np.ndarray]]:
+        pipelines = [VideoPipeline(IndexDetector(), BatchEmbedder(model, CPU)) for _ in range(workers)]
+        out = []
+        for frame, result in stream_results(pipelines, clip, batch_frames=batch_frames):
+            # the yielded frame's buffers still hold that frame
+            assert frame.index == result.index and frame.rgb[..., 0].mean() == pytest.approx(20 * frame.index, abs=8)
+            out.append((result.index, [f.score for f in result.faces], result.embeddings.reshape(-1, 8)))
+        return out
+
+    reference = run(1, 1)
+    assert [index for index, _, _ in reference] == list(range(11))
+    assert all(scores == [float(index)] * (index % 3) for index, scores, _ in reference)
+    got = run(workers, batch_frames)
+    assert [(i, scores) for i, scores, _ in got] == [(i, scores) for i, scores, _ in reference]
+    for (_, _, a), (_, _, b) in zip(got, reference, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_run_video_with_workers_and_groups_matches_one_worker(face_clip: Path) -> None:
+    one = run_video(TinyEmbedder, face_clip, [build_detector("haar")], VideoConfig(CPU, detector="haar", warmup=1))
+    config = VideoConfig(CPU, detector="haar", warmup=1, threads=1, batch_frames=2, workers=2)
+    two = run_video(TinyEmbedder, face_clip, [build_detector("haar") for _ in range(2)], config)
+    assert two.track_ids == one.track_ids and two.faces_per_frame.tolist() == one.faces_per_frame.tolist()
+    np.testing.assert_allclose(two.embeddings, one.embeddings, atol=1e-6)
+    assert two.workers == 2 and two.threads == 1 and 0 < two.wall_s
+    assert summarise_run(two)["fps"] == pytest.approx(CLIP_FRAMES / two.wall_s)
+    assert summarise_run(one)["fps"] == pytest.approx(1000 / one.stage_ms.sum(axis=1).mean())
+
+
+def test_video_config_checks_groups_and_shares_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    for option in ("workers", "batch_frames"):
+        with pytest.raises(FacebenchError, match=f"--{option.replace('_', '-')} must be >= 1, got 0"):
+            VideoConfig(CPU, **{option: 0})
+    monkeypatch.setattr(video_module, "usable_cores", lambda: 16)
+    assert VideoConfig(CPU).worker_threads() is None  # torch's default
+    assert VideoConfig(CPU, workers=4).worker_threads() == 4
+    assert VideoConfig(CPU, workers=32).worker_threads() == 1
+    assert VideoConfig(CPU, workers=4, threads=2).worker_threads() == 2
 
 
 # ---- CLI ------------------------------------------------------------------------------------
@@ -272,6 +361,17 @@ def test_cli_video_without_faces_succeeds(runner, tmp_path: Path) -> None:
     assert row["frames"] == 4 and row["frames_without_faces"] == 4
 
 
+def test_cli_video_workers_and_frame_groups_are_recorded(runner, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "blank.mp4", colour_frames(5))
+    args = ["profile", "--video", str(clip), *VIDEO_ARGS, "--workers", "2", "--batch-frames", "2", "--out", str(tmp_path / "r")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(tmp_path / "r" / "video_profile.csv").iloc[0]
+    assert (row["frames"], row["workers"], row["batch_frames"], row["threads"]) == (5, 2, 2, 1)
+    meta = json.loads((tmp_path / "r" / "video_profile.json").read_text())["meta"]
+    assert "fps = frames / wall seconds" in meta["latency"] and "2 consecutive frame(s)" in meta["stages"]
+
+
 def _make_bad(kind: str, tmp_path: Path) -> tuple[Path, str]:
     if kind == "missing":
         return tmp_path / "nope.mp4", "does not exist"
@@ -320,3 +420,5 @@ def test_cli_video_bad_options(runner, tmp_path: Path, args: list[str], message:
 def test_cli_video_options_need_video(runner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["profile", "--models", "r18", "--max-frames", "3", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--max-frames only apply with --video" in result.output
+    result = runner.invoke(app, ["profile", "--models", "r18", "--workers", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--workers only apply with --video" in result.output

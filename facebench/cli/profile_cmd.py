@@ -23,7 +23,8 @@ def profile(
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
     iters: int = typer.Option(100, min=1, help="Timed forward passes."),
-    threads: int | None = typer.Option(None, min=1, help="CPU threads to pin (default: torch's, usually the core count)."),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads to pin (default: torch's, usually the core count; "
+        "with --video --workers N: per worker, default the cores shared out)."),
     precision: str = typer.Option("fp32", help="fp32, fp16 or bf16 (weights and input cast to it)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
     out: Path = typer.Option(Path("reports/profile"), help="Folder for profile.csv, profile.md, profile.json."),
@@ -35,6 +36,12 @@ def profile(
     every: int | None = typer.Option(None, min=1, help="With --video: process every K-th frame (default 1)."),
     save_annotated: Path | None = typer.Option(
         None, help="With --video: also write the video with boxes, landmarks and track ids (mp4v)."),
+    batch_frames: int | None = typer.Option(
+        None, min=1, help="With --video: embed the faces of N consecutive frames as one batch (default 1; "
+        "more throughput, N frames more latency)."),
+    workers: int | None = typer.Option(
+        None, min=1, help="With --video: process N groups of frames at once, one thread each (default 1; "
+        "fps is then frames / wall seconds)."),
 ) -> None:
     """Time and count models: params, size, GMACs/GFLOPs, latency ms (mean, std, p50, p95), memory.
 
@@ -47,9 +54,11 @@ def profile(
         return profile_video_cli(
             video, parse_model_list(models), device=device, precision=precision,
             warmup=warmup, threads=threads, channels_last=channels_last, out=out, detector=detector,
-            max_frames=max_frames, every=every, save_annotated=save_annotated,
+            max_frames=max_frames, every=every, save_annotated=save_annotated, batch_frames=batch_frames or 1,
+            workers=workers or 1,
         )  # fmt: skip
-    reject_video_options(detector=detector, max_frames=max_frames, every=every, save_annotated=save_annotated)
+    reject_video_options(detector=detector, max_frames=max_frames, every=every, save_annotated=save_annotated,
+                         batch_frames=batch_frames, workers=workers)  # fmt: skip
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

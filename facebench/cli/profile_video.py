@@ -35,6 +35,8 @@ def profile_video_cli(
     max_frames: int | None,
     every: int | None,
     save_annotated: Path | None,
+    batch_frames: int,
+    workers: int,
 ) -> None:
     """Check the inputs, run every model's pass with a progress bar, write video_profile.* and print a summary."""
     from rich.progress import (
@@ -66,7 +68,8 @@ def profile_video_cli(
     torch_device = resolve_device(device)
     check_precision(torch_device, precision)
     every = every or 1
-    config = VideoConfig(torch_device, precision, detector, every, max_frames, warmup, threads, channels_last)
+    config = VideoConfig(torch_device, precision, detector, every, max_frames, warmup, threads, channels_last,
+                         batch_frames, workers)  # fmt: skip
     total = planned_frames(info, every, max_frames)
 
     annotated = AnnotatedVideo(save_annotated, info.fps / every, info.width, info.height) if save_annotated else None
@@ -95,13 +98,20 @@ def profile_video_cli(
         "device": rows[0]["device"],
         "dtype": precision,
         "threads": rows[0]["threads"],
+        "workers": workers,
+        "batch_frames": batch_frames,
         "channels_last": channels_last,
-        "warmup": f"{warmup} untimed passes of the whole pipeline over the first frame, then one untimed "
-        f"forward at each batch size 1-{WARMUP_BATCH_MAX}" if warmup else "none",
+        "warmup": f"{warmup} untimed passes of the whole pipeline over the first frame"
+        + (f", one over a group of {batch_frames} copies of it" if batch_frames > 1 else "")
+        + f", then one untimed forward at each batch size 1-{WARMUP_BATCH_MAX}" if warmup else "none",
         "stages": "decode = read frame (+ grab skipped ones) + BGR->RGB; detect = detector on the full frame; "
-        "align = 5-point similarity warp of every face to 112x112; embed = one batch of the frame's faces "
-        "(normalise + forward + embeddings to host)",
-        "latency": "per frame, ms; std is the sample std (ddof=1); total = sum of the four stages; fps = 1000 / total mean",
+        f"align = 5-point similarity warp of every face to 112x112; embed = one batch of the faces of "
+        f"{batch_frames} consecutive frame(s) (normalise + forward + embeddings to host); a group's align and "
+        "embed times are shared among its frames in proportion to their faces",
+        "latency": "per frame, ms; std is the sample std (ddof=1); total = sum of the four stages; "
+        + ("fps = 1000 / total mean" if workers == 1 else
+           f"fps = frames / wall seconds (the {workers} workers overlap frames; threads is per worker, and the "
+           "decoding thread runs beside them)"),
         "identity": "IoU tracks; track_cos_consecutive = mean cosine of successive faces of a track, "
         "track_cos_between = mean cosine over all face pairs from different tracks",
         "memory": "peak during the model's whole pass (weights, activations, frame buffers; detector built before)",
@@ -118,7 +128,8 @@ def _rich_table(rows: list[dict], meta: dict) -> object:
     from rich.table import Table
 
     title = (f"{meta['video']} | {meta['frames']} frames | {meta['detector']} | {meta['device']} | "
-             f"{meta['dtype']} | {meta['threads']} threads")  # fmt: skip
+             f"{meta['dtype']} | {meta['workers']} worker(s) x {meta['threads']} threads | "
+             f"{meta['batch_frames']} frame(s) per batch")  # fmt: skip
     table = Table(title=title)
     table.add_column("per frame")
     for row in rows:

@@ -75,9 +75,9 @@ def main_face(faces: list[Face], height: int, width: int) -> Face:
     return max(faces, key=value)
 
 
-@functools.cache
-def get_detector(name: str) -> Detector:
-    """The detector called ``name``, built once per process (MTCNN loads its weights here)."""
+def build_detector(name: str) -> Detector:
+    """A new detector called ``name`` (MTCNN loads its weights here). One object must not run
+    on two threads at once: OpenCV's cascade classifier is not thread-safe."""
     if name == "mtcnn":
         from facebench.data.mtcnn import MtcnnDetector
 
@@ -87,3 +87,9 @@ def get_detector(name: str) -> Detector:
 
         return HaarDetector()
     raise FacebenchError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_NAMES)}")
+
+
+@functools.cache
+def get_detector(name: str) -> Detector:
+    """The detector called ``name``, built once per process and shared (one thread at a time)."""
+    return build_detector(name)

@@ -1,9 +1,9 @@
 """Video frames for the profiler: checked opening, timed decoding into reused buffers.
 
 A video that cannot be used (missing, a folder, an image, unreadable, no frames) is a
-user mistake: FacebenchError with one line. Frames come out as uint8 RGB, decoded into
-the same two buffers every time (the BGR frame OpenCV returns and its RGB conversion),
-so a consumer that keeps a frame beyond the next one must copy it.
+user mistake: FacebenchError with one line. Frames come out as uint8 RGB, decoded into a
+ring of reused buffer pairs (the BGR frame OpenCV returns and its RGB conversion): with
+``buffers=n`` a consumer may hold the last n frames; older ones are overwritten.
 """
 
 from __future__ import annotations
@@ -88,30 +88,32 @@ def planned_frames(info: VideoInfo, every: int = 1, max_frames: int | None = Non
     return planned if max_frames is None else min(planned, max_frames)
 
 
-def read_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
+def read_frames(path: str | Path, every: int = 1, max_frames: int | None = None, buffers: int = 1) -> Iterator[Frame]:
     """Frames 0, every, 2 * every, ... (at most ``max_frames``) as uint8 RGB, each with its decode time.
 
     The skipped frames are still grabbed (decoded by FFmpeg; seeking is not frame-exact),
-    and their cost is part of the next processed frame's ``decode_ms``.
+    and their cost is part of the next processed frame's ``decode_ms``. Frame k is decoded
+    into buffer pair k % ``buffers``.
     """
     if every < 1:
         raise FacebenchError(f"--every must be >= 1, got {every}")
     path = Path(path)
     capture = _open(path)
-    bgr: np.ndarray | None = None
-    rgb: np.ndarray | None = None
+    bgr: list[np.ndarray | None] = [None] * buffers
+    rgb: list[np.ndarray | None] = [None] * buffers
     index, yielded = 0, 0
     try:
         while max_frames is None or yielded < max_frames:
             start = time.perf_counter()
             if yielded and not all(capture.grab() for _ in range(every - 1)):
                 return
-            ok, bgr = capture.read(bgr)
+            slot = yielded % buffers
+            ok, bgr[slot] = capture.read(bgr[slot])
             if not ok:
                 return
-            reuse = rgb if rgb is not None and rgb.shape == bgr.shape else None
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=reuse)
-            yield Frame(index, rgb, bgr, (time.perf_counter() - start) * 1e3)
+            reuse = rgb[slot] if rgb[slot] is not None and rgb[slot].shape == bgr[slot].shape else None
+            rgb[slot] = cv2.cvtColor(bgr[slot], cv2.COLOR_BGR2RGB, dst=reuse)
+            yield Frame(index, rgb[slot], bgr[slot], (time.perf_counter() - start) * 1e3)
             yielded += 1
             index += every
     finally:
