@@ -5,15 +5,18 @@ The plain loop is what one writes first: read a frame, detect, then for each fac
 with torch using all ``--threads`` threads inside each operation.
 facebench's pipeline (``profile --video``) decodes into reused buffers, warps every face
 into one reused crop buffer and sends the faces through the model as one batch normalised
-in a reused input buffer. Three settings of it, each against the same plain loop:
+in a reused input buffer. Four settings of it, each against the same plain loop:
 
 - per frame: one frame's faces per batch, ``--threads`` threads inside each operation
   (``profile --video`` defaults);
 - K frames: the faces of K consecutive frames per batch (``--batch-frames K``);
-- K frames x T workers: as above, with T = ``--threads`` groups of frames processed at
-  once, one thread each (``--workers T --threads 1``), while the main thread decodes. The
-  same cores as the plain loop; only where the threads work differs (whole frames against
-  the inside of each operation, which detection's many small operations barely use).
+- per frame / K frames x T workers: as above, with T = ``--threads`` groups of frames
+  processed at once, one thread each (``--workers T --threads 1``), while the main thread
+  decodes. The same cores as the plain loop; only where the threads work differs (whole
+  frames against the inside of each operation, which detection's many small operations
+  barely use).
+
+``--threads`` pins torch's and OpenCV's thread counts alike (``pinned_threads``).
 
 Same MTCNN weights, same model object, same frames, ``torch.inference_mode`` everywhere;
 rounds alternate the loops so machine drift hits all alike; fps = frames / wall seconds of
@@ -116,13 +119,14 @@ def build_loops(video: Path, name: str, args: argparse.Namespace, device: torch.
         """``count`` pipelines (one per worker: own detector and buffers) sharing the model."""
         return [VideoPipeline(video_detector(args.detector, device), BatchEmbedder(model, device)) for _ in range(count)]
 
-    one, other, team = pipelines(1), pipelines(1), pipelines(t)
+    single, team = pipelines(1), pipelines(t)
     loops = {
         "plain loop": (t, lambda n: plain_loop(video, plain_detector, model, device, n)),
-        "per frame": (t, lambda n: pipeline_loop(video, one, n, 1)),
-        f"{k} frames": (t, lambda n: pipeline_loop(video, other, n, k)),
+        "per frame": (t, lambda n: pipeline_loop(video, single, n, 1)),
+        f"{k} frames": (t, lambda n: pipeline_loop(video, single, n, k)),
     }
     if t > 1:
+        loops[f"per frame x {t} workers"] = (1, lambda n: pipeline_loop(video, team, n, 1))
         loops[f"{k} frames x {t} workers"] = (1, lambda n: pipeline_loop(video, team, n, k))
     return loops
 
@@ -159,7 +163,8 @@ def main() -> None:
     parser.add_argument("--models", default="mobilenet,r18")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="cores for every loop (the pipeline's workers)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="cores for every loop: torch and OpenCV threads (the pipeline's workers)")  # fmt: skip
     parser.add_argument("--batch-frames", type=int, default=4, help="K: frames whose faces share one batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--detector", default="mtcnn")
@@ -168,9 +173,8 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     names = [n for n in args.models.split(",") if n]
-    print(f"{device_name(device)}, torch {torch.__version__}, {args.threads} thread(s), OpenCV threads "
-          f"{cv2.getNumThreads()}, fp32, {args.detector}, {args.frames} frames x {args.rounds} rounds (median); "
-          "target: pipeline >= 1.5x plain loop")
+    print(f"{device_name(device)}, torch {torch.__version__}, {args.threads} thread(s) (torch and OpenCV), fp32, "
+          f"{args.detector}, {args.frames} frames x {args.rounds} rounds (median); target: pipeline >= 1.5x plain loop")
     with tempfile.TemporaryDirectory() as tmp:
         real_clip = args.data / "videos" / "facenet_pytorch_video.mp4"
         if real_clip.is_file():

@@ -62,10 +62,15 @@ def test_time_forward_reports_progress_per_call() -> None:
 
 
 def test_pinned_threads_sets_and_restores() -> None:
+    import cv2
+
+    original_cv = cv2.getNumThreads()
+    cv2.setNumThreads(3)
     before = torch.get_num_threads()
     with pinned_threads(1) as threads:
-        assert threads == 1 == torch.get_num_threads()
-    assert torch.get_num_threads() == before
+        assert threads == 1 == torch.get_num_threads() == cv2.getNumThreads()
+    assert torch.get_num_threads() == before and cv2.getNumThreads() == 3
+    cv2.setNumThreads(original_cv)
     with pytest.raises(FacebenchError):
         with pinned_threads(0):
             pass

@@ -23,7 +23,8 @@ def profile(
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
     iters: int = typer.Option(100, min=1, help="Timed forward passes."),
-    threads: int | None = typer.Option(None, min=1, help="CPU threads to pin (default: torch's, usually the core count; "
+    threads: int | None = typer.Option(
+        None, min=1, help="CPU threads to pin, torch's and OpenCV's (default: theirs, usually the core count; "
         "with --video --workers N: per worker, default the cores shared out)."),
     precision: str = typer.Option("fp32", help="fp32, fp16 or bf16 (weights and input cast to it)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),

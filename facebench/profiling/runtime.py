@@ -67,16 +67,21 @@ def _probe_dtype(device: torch.device, dtype: torch.dtype) -> None:
 
 @contextmanager
 def pinned_threads(threads: int | None) -> Iterator[int]:
-    """Set torch's CPU intra-op thread count for the block (restored after); yields the count in force."""
-    previous = torch.get_num_threads()
+    """Set torch's CPU intra-op thread count, and OpenCV's (resizes, warps), for the block
+    (both restored after); yields torch's count in force."""
+    import cv2
+
+    previous, previous_cv = torch.get_num_threads(), cv2.getNumThreads()
     if threads is not None:
         if threads < 1:
             raise FacebenchError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     try:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(previous)
+        cv2.setNumThreads(previous_cv)
 
 
 def time_forward(

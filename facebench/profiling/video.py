@@ -55,7 +55,7 @@ class VideoConfig:
     every: int = 1  # process frames 0, every, 2 * every, ...
     max_frames: int | None = None  # processed frames at most
     warmup: int = 20  # untimed pipeline passes over the first frame
-    threads: int | None = None  # torch intra-op threads of each worker (None: see worker_threads)
+    threads: int | None = None  # torch and OpenCV threads of each worker (None: see worker_threads)
     channels_last: bool = False
     batch_frames: int = 1  # consecutive frames whose faces share one forward
     workers: int = 1  # groups of frames processed at once, one thread each
@@ -66,7 +66,7 @@ class VideoConfig:
                 raise FacebenchError(f"{option} must be >= 1, got {value}")
 
     def worker_threads(self) -> int | None:
-        """Intra-op threads per worker: as given; else torch's default for one worker and the
+        """Threads per worker: as given; else the libraries' defaults for one worker and the
         usable cores shared out (at least one each) for several."""
         if self.threads is not None or self.workers == 1:
             return self.threads
