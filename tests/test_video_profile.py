@@ -99,6 +99,8 @@ def test_read_frames_every_max_frames_and_rgb_order(tmp_path: Path) -> None:
         assert green < 8 and frame.decode_ms > 0
     assert indexes == [0, 3, 6, 9]
     assert len(buffers) == 1  # decoded into one reused RGB buffer
+    ring = [f.rgb.__array_interface__["data"][0] for f in read_frames(clip, buffers=3)]
+    assert len(set(ring)) == 3 and ring == [ring[k % 3] for k in range(10)]  # frame k in buffer k % 3
     assert [f.index for f in read_frames(clip, every=4, max_frames=2)] == [0, 4]
     assert planned_frames(info, 3) == 4 and planned_frames(info, 4, 2) == 2 and planned_frames(info) == 10
 
