@@ -15,7 +15,7 @@ Saving is atomic (temporary file, then rename).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,12 +140,26 @@ class ResolvedModel:
         return f"{self.name} (untrained)" if self.untrained else f"{self.name} ({self.source})"
 
 
-def resolve_model(spec: str) -> ResolvedModel:
+@dataclass
+class ModelRecipe:
+    """What ``--model`` names, checked and read (a checkpoint's file) but not built yet.
+
+    ``build()`` makes it, so a caller can measure the memory of building the model alone.
+    """
+
+    name: str
+    source: str
+    untrained: bool
+    build: Callable[[], nn.Module | ExternalModel]  # in eval mode, on the CPU
+    external: bool = False
+
+
+def model_recipe(spec: str) -> ModelRecipe:
     """``--model``: a run folder (its best.pt, else checkpoint.pt), a checkpoint file, a zoo or an external name.
 
-    A zoo name alone gives seeded random weights, flagged ``untrained``. The model is
-    returned in eval mode on the CPU. An external name (``dlib``) loads that pretrained
-    model (facebench.models.external), or says how to install it.
+    A zoo name alone builds seeded random weights, flagged ``untrained``. An external name
+    (``dlib``) builds that pretrained model (facebench.models.external), or says how to
+    install it. Unknown names and missing files raise FacebenchError here.
     """
     from facebench.models import create_model, list_models
     from facebench.models.external import load_external
@@ -158,21 +172,30 @@ def resolve_model(spec: str) -> ResolvedModel:
             raise FacebenchError(f"run folder {path} has no {' or '.join(RUN_CHECKPOINTS)}; train it first")
         path = found[0]
     if path.is_file():
-        checkpoint = load_checkpoint(path)
-        resolved = ResolvedModel(model_from_checkpoint(checkpoint, path), checkpoint["model"], str(path), False)
-    elif spec in list_external():
-        external = load_external(spec)
-        return ResolvedModel(external, spec, external.source, False)
-    elif spec in list_models():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ZOO_SEED)
-            resolved = ResolvedModel(create_model(spec), spec, "zoo", True)
-    elif path.suffix or "/" in spec:
+        checkpoint, source = load_checkpoint(path), path
+        return ModelRecipe(checkpoint["model"], str(path), False,
+                           lambda: model_from_checkpoint(checkpoint, source).eval())  # fmt: skip
+    if spec in list_external():
+        return ModelRecipe(spec, "pretrained", False, lambda: load_external(spec), external=True)
+    if spec in list_models():
+
+        def seeded() -> nn.Module:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(ZOO_SEED)
+                return create_model(spec).eval()
+
+        return ModelRecipe(spec, "zoo", True, seeded)
+    if path.suffix or "/" in spec:
         raise FacebenchError(f"--model {spec}: no such file or folder")
-    else:
-        raise FacebenchError(
-            f"--model {spec}: not a run folder, checkpoint file or zoo model; zoo models: {', '.join(list_models())}; "
-            f"external: {', '.join(list_external())}"
-        )
-    resolved.model.eval()
-    return resolved
+    raise FacebenchError(
+        f"--model {spec}: not a run folder, checkpoint file or zoo model; zoo models: {', '.join(list_models())}; "
+        f"external: {', '.join(list_external())}"
+    )
+
+
+def resolve_model(spec: str) -> ResolvedModel:
+    """``--model`` built: the model of ``model_recipe(spec)``, in eval mode on the CPU."""
+    recipe = model_recipe(spec)
+    model = recipe.build()
+    source = model.source if recipe.external else recipe.source  # an external model knows its weights file
+    return ResolvedModel(model, recipe.name, source, recipe.untrained)

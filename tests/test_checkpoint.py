@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from facebench.checkpoint import load_checkpoint, model_from_checkpoint, resolve_model, save_checkpoint
+from facebench.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    model_recipe,
+    resolve_model,
+    save_checkpoint,
+)
 from facebench.errors import FacebenchError
 from facebench.models import create_model
 from facebench.models.input_spec import random_input
@@ -78,3 +84,17 @@ def test_zoo_name_is_seeded_random_and_untrained() -> None:
     state = torch.random.get_rng_state()
     resolve_model("mbf")
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
+
+
+def test_model_recipe_reads_the_file_now_and_builds_later(tmp_path: Path) -> None:
+    model = saved_mbf(tmp_path / "c.pt")
+    recipe = model_recipe(str(tmp_path / "c.pt"))
+    (tmp_path / "c.pt").unlink()  # already read
+    first, second = recipe.build(), recipe.build()
+    assert first is not second and not first.training
+    assert (recipe.name, recipe.source, recipe.untrained, recipe.external) == ("mbf", str(tmp_path / "c.pt"), False, False)
+    x = random_input(2)
+    with torch.inference_mode():
+        torch.testing.assert_close(first(x), model(x), rtol=0, atol=0)
+    external = model_recipe("dlib")  # nothing loaded (dlib need not be installed) until build()
+    assert external.external and external.name == "dlib" and not external.untrained

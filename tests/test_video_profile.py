@@ -13,10 +13,12 @@ import pytest
 import torch
 from torch import nn
 
+from facebench.checkpoint import save_checkpoint
 from facebench.cli import app
 from facebench.data.align import warp_to_template
 from facebench.data.detectors import Face, build_detector, get_detector
 from facebench.errors import FacebenchError
+from facebench.models import create_model
 from facebench.models.input_spec import to_model_input
 from facebench.profiling import video as video_module
 from facebench.profiling.frames import Frame, planned_frames, probe_video, read_frames
@@ -372,6 +374,33 @@ def test_cli_video_workers_and_frame_groups_are_recorded(runner, tmp_path: Path)
     assert (row["frames"], row["workers"], row["batch_frames"], row["threads"]) == (5, 2, 2, 1)
     meta = json.loads((tmp_path / "r" / "video_profile.json").read_text())["meta"]
     assert "fps = frames / wall seconds" in meta["latency"] and "2 consecutive frame(s)" in meta["stages"]
+
+
+def test_cli_video_profiles_checkpoints_and_seeded_zoo_models(runner, face_clip: Path, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    run = tmp_path / "run"
+    save_checkpoint(run / "best.pt", create_model("mobilenet"), model_name="mobilenet", embedding_size=512, config={})
+    rows = []
+    for out, models in (("a", f"mobilenet,{run}"), ("b", "mobilenet")):
+        args = ["profile", "--video", str(face_clip), *VIDEO_ARGS, "--models", models, "--out", str(tmp_path / out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        rows.append(pd.read_csv(tmp_path / out / "video_profile.csv"))
+    both, zoo_only = rows
+    assert both["model"].tolist() == ["mobilenet", "mobilenet"]
+    assert both["weights"].tolist() == ["untrained", str(run / "best.pt")]
+    cos = ["track_cos_consecutive", "track_cos_between"]
+    # a bare zoo name is seeded: the same figures in another process run; the checkpoint's weights differ
+    assert both.loc[0, cos].tolist() == zoo_only.loc[0, cos].tolist()
+    assert both.loc[1, "track_cos_between"] != both.loc[0, "track_cos_between"]
+
+
+def test_cli_video_refuses_external_models(runner, tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "blank.mp4", colour_frames(2))
+    args = ["profile", "--video", str(clip), *VIDEO_ARGS, "--models", "dlib", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--models dlib: external models" in result.output.replace("\n", "")
+    assert not (tmp_path / "o").exists()
 
 
 def _make_bad(kind: str, tmp_path: Path) -> tuple[Path, str]:

@@ -49,18 +49,16 @@ def profile_video_cli(
 
     from facebench.data.detectors import DETECTOR_NAMES
     from facebench.device import resolve_device
-    from facebench.models import model_spec
     from facebench.profiling.annotate import AnnotatedVideo
     from facebench.profiling.frames import planned_frames, probe_video
     from facebench.profiling.runtime import check_precision
-    from facebench.profiling.video import WARMUP_BATCH_MAX, VideoConfig, profile_video
+    from facebench.profiling.video import WARMUP_BATCH_MAX, VideoConfig, profile_video, video_models
     from facebench.provenance import environment
     from facebench.report.tables import write_tables
 
     if not models:
         raise FacebenchError("--models: give at least one model name (see `facebench models`)")
-    for name in models:
-        model_spec(name)  # unknown names fail before any file is opened
+    recipes = video_models(models)  # unknown names and bad checkpoints fail before the video is opened
     detector = detector or "mtcnn"
     if detector not in DETECTOR_NAMES:
         raise FacebenchError(f"--detector {detector!r} is not one of: {', '.join(DETECTOR_NAMES)}")
@@ -81,7 +79,7 @@ def profile_video_cli(
             task["id"] = progress.add_task(name, total=total)
 
         rows = profile_video(
-            models, video, config, start,
+            recipes, video, config, start,
             on_frame=lambda *_: progress.advance(task["id"]),
             first_pass_hook=(lambda frame, result, ids: annotated.write(frame.bgr, result.faces, ids)) if annotated else None,
         )  # fmt: skip
@@ -114,7 +112,8 @@ def profile_video_cli(
            "decoding thread runs beside them)"),
         "identity": "IoU tracks; track_cos_consecutive = mean cosine of successive faces of a track, "
         "track_cos_between = mean cosine over all face pairs from different tracks",
-        "memory": "peak during the model's whole pass (weights, activations, frame buffers; detector built before)",
+        "memory": "peak during the model's whole pass (weights, activations, frame buffers; detectors built "
+        "and checkpoint files read before)",
         "annotated_video": str(save_annotated) if save_annotated else None,
         "environment": environment(),
     }
@@ -133,7 +132,8 @@ def _rich_table(rows: list[dict], meta: dict) -> object:
     table = Table(title=title)
     table.add_column("per frame")
     for row in rows:
-        table.add_column(row["model"], justify="right")
+        table.add_column(row["model"] if row["weights"] == "untrained" else f"{row['model']} ({row['weights']})",
+                         justify="right")  # fmt: skip
     for stage in ("decode", "detect", "align", "embed", "total"):
         cells = (f"{r[f'{stage}_ms_mean']:.1f} ± {r[f'{stage}_ms_std']:.1f} ({r[f'{stage}_ms_p95']:.1f})" for r in rows)
         table.add_row(f"{stage} ms", *cells)

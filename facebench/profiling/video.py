@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from facebench.checkpoint import ModelRecipe, model_recipe
 from facebench.data.detectors import Detector, build_detector
 from facebench.device import device_name, usable_cores
 from facebench.errors import FacebenchError
-from facebench.models import create_model, model_spec
 from facebench.models.input_spec import INPUT_SIZE
 from facebench.profiling.frames import Frame, read_frames
 from facebench.profiling.memory import (
@@ -218,8 +218,21 @@ def _unusable(embeddings: np.ndarray) -> int:
     return int((~finite | ~np.any(embeddings != 0, axis=1)).sum())
 
 
+def video_models(specs: Sequence[str]) -> list[ModelRecipe]:
+    """The models ``--models`` names (zoo names, run folders, checkpoint files), checked and
+    read before any pass; external models are refused (they align and embed their own chips)."""
+    recipes = []
+    for spec in specs:
+        recipe = model_recipe(spec)
+        if recipe.external:
+            raise FacebenchError(f"--models {spec}: external models crop and align faces their own way, so "
+                                 "profile --video cannot time them; give zoo names, run folders or checkpoints")  # fmt: skip
+        recipes.append(recipe)
+    return recipes
+
+
 def profile_video(
-    names: Sequence[str],
+    models: Sequence[ModelRecipe],
     video: str | Path,
     config: VideoConfig,
     on_model_start: Callable[[str], None] | None = None,
@@ -228,22 +241,22 @@ def profile_video(
 ) -> list[dict[str, Any]]:
     """One result row per model: settings, per-stage ms, fps, faces, identity consistency, memory.
 
-    All names are validated and the detectors (one per worker) are built before any pass starts.
-    ``first_pass_hook`` runs on every frame of the first model's pass only (the detections
-    are the same in every pass), e.g. to write the annotated video.
+    The detectors (one per worker) are built before any pass starts; each model is built
+    inside its pass's memory window. ``first_pass_hook`` runs on every frame of the first
+    model's pass only (the detections are the same in every pass), e.g. to write the
+    annotated video.
     """
-    for name in names:
-        model_spec(name)
     detectors = [video_detector(config.detector, config.device) for _ in range(config.workers)]
     rows = []
-    for k, name in enumerate(names):
+    for k, model in enumerate(models):
         if on_model_start:
-            on_model_start(name)
+            on_model_start(model.name)
         hooks = [h for h in (on_frame, first_pass_hook if k == 0 else None) if h is not None]
-        run = run_video(lambda name=name: create_model(name), video, detectors, config, _chain(hooks))
+        run = run_video(model.build, video, detectors, config, _chain(hooks))
         rows.append(
             {
-                "model": name,
+                "model": model.name,
+                "weights": "untrained" if model.untrained else model.source,
                 "device": device_name(config.device),
                 "dtype": config.precision,
                 "threads": run.threads,
