@@ -147,8 +147,8 @@ class ModelRecipe:
     ``build()`` makes it, so a caller can measure the memory of building the model alone.
     """
 
-    name: str
-    source: str
+    name: str  # zoo architecture name (or external model name)
+    source: str  # checkpoint path, "zoo", or "pretrained" (an external model names its file once built)
     untrained: bool
     build: Callable[[], nn.Module | ExternalModel]  # in eval mode, on the CPU
     external: bool = False
