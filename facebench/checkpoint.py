@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = "facebench-checkpoint"
 CHECKPOINT_VERSION = 1
 RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # looked for in a run folder, in this order
+MODEL_KEYS = ("model", "embedding_size", "state_dict")  # what building the model reads
 ZOO_SEED = 0  # random weights of a bare zoo name are seeded, so untrained scores repeat
 
 
@@ -91,7 +92,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format version {checkpoint['format_version']} is newer than this facebench "
             f"reads ({CHECKPOINT_VERSION}); upgrade facebench"
         )
-    missing = [k for k in ("model", "embedding_size", "state_dict") if k not in checkpoint]
+    missing = [k for k in MODEL_KEYS if k not in checkpoint]
     if missing:
         raise FacebenchError(f"{path}: checkpoint lacks {', '.join(missing)}; it is incomplete")
     return checkpoint
@@ -173,8 +174,9 @@ def model_recipe(spec: str) -> ModelRecipe:
         path = found[0]
     if path.is_file():
         checkpoint, source = load_checkpoint(path), path
-        return ModelRecipe(checkpoint["model"], str(path), False,
-                           lambda: model_from_checkpoint(checkpoint, source).eval())  # fmt: skip
+        weights = {key: checkpoint[key] for key in MODEL_KEYS}  # the optimizer state is not kept until build()
+        return ModelRecipe(weights["model"], str(path), False,
+                           lambda: model_from_checkpoint(weights, source).eval())  # fmt: skip
     if spec in list_external():
         return ModelRecipe(spec, "pretrained", False, lambda: load_external(spec), external=True)
     if spec in list_models():

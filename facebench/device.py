@@ -36,12 +36,12 @@ def resolve_device(choice: str) -> torch.device:
     raise FacebenchError(f"--device {choice!r} is not one of: {', '.join(DEVICE_CHOICES)}, cuda:N")
 
 
-@lru_cache(maxsize=None)
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask, where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@lru_cache(maxsize=None)
 def cpu_name() -> str:
     """The CPU model string from /proc/cpuinfo, or platform's best guess."""
     cpuinfo = Path("/proc/cpuinfo")
