@@ -24,8 +24,8 @@ import torch
 
 from facebench.data.loaders import default_workers, make_loader, open_dataset
 from facebench.device import cpu_name
+from facebench.input_spec import random_input
 from facebench.models import create_model
-from facebench.models.input_spec import random_input
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "celeba"
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from facebench.device import device_name, resolve_device
+from facebench.input_spec import random_input
 from facebench.models import create_model
-from facebench.models.input_spec import random_input
 from facebench.profiling.runtime import RuntimeConfig, measure_runtime, pinned_threads
 from facebench.profiling.static import count_flops
 

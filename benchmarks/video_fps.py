@@ -48,8 +48,8 @@ import torch
 
 from facebench.data.align import warp_to_template
 from facebench.device import device_name, resolve_device
+from facebench.input_spec import to_model_input
 from facebench.models import create_model
-from facebench.models.input_spec import to_model_input
 from facebench.profiling.runtime import pinned_threads
 from facebench.profiling.video import video_detector
 from facebench.profiling.video_pipeline import BatchEmbedder, VideoPipeline

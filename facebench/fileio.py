@@ -1,4 +1,5 @@
-"""Atomic file output: write to a temporary file beside the target, then rename.
+"""facebench's own files: written atomically (a temporary file beside the target, then a
+rename), read back with one clear line on damage.
 
 A crash or a user error never leaves a half-written result behind; readers see the old
 file or the new one, nothing in between.
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from facebench.errors import FacebenchError
 
 
 @contextmanager
@@ -61,3 +64,16 @@ def _nan_to_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_nan_to_none(v) for v in value]
     return value
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from ``path``; a broken file -> FacebenchError naming file and line."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); rerun the step that wrote it") from None
+    except OSError as exc:
+        raise FacebenchError(f"{path}: unreadable ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise FacebenchError(f"{path}: expected a JSON object at the top level")
+    return data

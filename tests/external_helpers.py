@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facebench.models.external import ExternalModel
-from facebench.models.registry import _EXTERNAL, ExternalSpec
+from facebench.external import ExternalModel
+from facebench.external.registry import _EXTERNAL, ExternalSpec
 
 COLOUR = "colour-test"
 

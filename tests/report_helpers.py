@@ -24,7 +24,7 @@ from facebench.fileio import write_json_atomic
 from facebench.models import registry
 from facebench.models.common import FEATURE_MAP_SIZE
 from facebench.models.registry import ModelSpec
-from facebench.report.runs import file_sha256
+from facebench.runfolder import file_sha256
 from facebench.train.config import TrainConfig
 from facebench.train.run import train
 

@@ -7,16 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from facebench.checkpoint import (
-    load_checkpoint,
-    model_from_checkpoint,
-    model_recipe,
-    resolve_model,
-    save_checkpoint,
-)
+from facebench.checkpoint import load_checkpoint, save_checkpoint
 from facebench.errors import FacebenchError
+from facebench.input_spec import random_input
 from facebench.models import create_model
-from facebench.models.input_spec import random_input
+from facebench.modelspec import model_from_checkpoint, model_recipe, resolve_model
 
 
 def saved_mbf(path: Path, embedding_size: int = 128) -> torch.nn.Module:

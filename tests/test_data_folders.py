@@ -14,7 +14,7 @@ from facebench.data.align import center_crop
 from facebench.data.folders import IdentityFolderDataset, scan_identity_folders
 from facebench.data.images import read_image
 from facebench.errors import FacebenchError
-from facebench.models.input_spec import to_model_input
+from facebench.input_spec import to_model_input
 
 
 def test_labels_from_sorted_names_and_filters(tmp_path: Path) -> None:

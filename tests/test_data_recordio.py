@@ -23,7 +23,7 @@ from facebench.data.recordio import (
     write_recordio,
 )
 from facebench.errors import FacebenchError
-from facebench.models.input_spec import to_model_input
+from facebench.input_spec import to_model_input
 
 MAGIC_LE = bytes([0x0A, 0x23, 0xD7, 0xCE])  # 0xced7230a little-endian, written out by hand
 

@@ -26,7 +26,8 @@ from facebench.distill.teacher import Teacher, TeacherOutputs, resolve_teacher
 from facebench.errors import FacebenchError
 from facebench.models.common import FEATURE_MAP_SIZE, FaceBackbone
 from facebench.models.registry import _REGISTRY, ModelSpec
-from facebench.report.runs import Run, file_sha256, find_teacher
+from facebench.report.runs import Run, find_teacher
+from facebench.runfolder import file_sha256
 from facebench.train.config import TrainConfig
 from facebench.train.engine import MODEL_KEY, Objective, Step
 from facebench.train.losses import HEAD_KEY, margin_loss
@@ -94,7 +95,7 @@ def _plan_step(world: dict[str, Path], method: str, model: nn.Module, head: nn.M
 
 
 def test_registry_matches_the_cli_names() -> None:
-    assert tuple(list_methods()) == METHODS
+    assert tuple(list_methods()) == tuple(METHODS)
 
 
 def test_kd_term_is_zero_for_a_student_equal_to_the_teacher_and_matches_margin_free_kl(world) -> None:

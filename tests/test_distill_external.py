@@ -24,7 +24,7 @@ from facebench.distill.losses import relational_loss
 from facebench.distill.run import distill
 from facebench.distill.teacher import ExternalTeacher
 from facebench.models.registry import _REGISTRY
-from facebench.report.runs import file_sha256
+from facebench.runfolder import file_sha256
 
 
 def _psi(x: np.ndarray) -> list[float]:

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from facebench.cli import app
 from facebench.errors import FacebenchError
-from facebench.eval.embed_cache import EmbeddingCache, content_digest
+from facebench.external import ExternalSpec, list_external, register_external
+from facebench.external.embed_cache import EmbeddingCache, content_digest
 from facebench.models import create_model, list_models, model_spec
-from facebench.models.registry import ExternalSpec, list_external, register_external
 
 LFW_PERSON = ("Aaron_Peirsol", 1, 4)  # two images of one person (a matched pair in pairs.txt)
 LFW_OTHER = ("Abdullah_Gul", 1)
@@ -118,7 +118,7 @@ def test_distill_from_dlib_without_the_extra_says_how_to_install(tmp_path: Path,
 @pytest.fixture(scope="module")
 def dlib_face(tmp_path_factory: pytest.TempPathFactory) -> object:
     pytest.importorskip("dlib")
-    from facebench.models.dlib_face import DlibFace
+    from facebench.external.dlib_face import DlibFace
 
     try:
         return DlibFace(cache_root=tmp_path_factory.mktemp("cache"))
@@ -168,7 +168,7 @@ def test_flip_sums_chip_and_mirror_and_cache_skips_the_network(
 
 
 def test_no_face_uses_the_centre_box_and_is_counted(dlib_face: object, tmp_path: Path) -> None:
-    from facebench.models.dlib_face import NO_FACE_BOX
+    from facebench.external.dlib_face import NO_FACE_BOX
 
     blank = np.full((200, 100, 3), 127, np.uint8)
     box, source = dlib_face.find_face(blank)
@@ -183,7 +183,7 @@ def test_no_face_uses_the_centre_box_and_is_counted(dlib_face: object, tmp_path:
 
 def test_weak_candidate_when_the_detector_misses(dlib_face: object, shared_data: Path) -> None:
     """Billy_Andrade_0001 (LFW): no face at HOG's default threshold, one weak candidate, taken and counted."""
-    from facebench.models.dlib_face import WEAK_THRESHOLD
+    from facebench.external.dlib_face import WEAK_THRESHOLD
 
     rgb = cv2.cvtColor(cv2.imread(str(lfw_image(shared_data, "Billy_Andrade", 1))), cv2.COLOR_BGR2RGB)
     rects, scores, _ = dlib_face.detector.run(rgb, 1, WEAK_THRESHOLD)
@@ -210,7 +210,7 @@ def test_flip_sums_the_raw_descriptors_of_the_chip_and_its_mirror(dlib_face: obj
 
 def test_worker_processes_give_the_serial_descriptors_and_counts(dlib_face: object, shared_data: Path,
                                                                   tmp_path: Path) -> None:
-    from facebench.models.dlib_face import MIN_PER_PROCESS, DlibFace
+    from facebench.external.dlib_face import MIN_PER_PROCESS, DlibFace
 
     people = sorted(p for p in (shared_data / "lfw").iterdir() if p.is_dir())[:40]
     paths = [str(p) for person in people for p in sorted(person.glob("*.jpg"))][: 2 * MIN_PER_PROCESS - 1]
@@ -254,7 +254,7 @@ def test_verify_cli_on_lfw_pairs(dlib_face: object, shared_data: Path, tmp_path:
 
 
 def test_profile_row_has_na_counts(dlib_face: object, tmp_path: Path) -> None:
-    from facebench.models.dlib_face import RECOGNITION_FILE, model_files
+    from facebench.external.dlib_face import RECOGNITION_FILE, model_files
 
     result = CliRunner().invoke(app, ["profile", "--models", "dlib", "--iters", "3", "--warmup", "1",
                                       "--out", str(tmp_path)])  # fmt: skip

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from facebench.errors import FacebenchError
+from facebench.input_spec import random_input, to_model_input
 from facebench.models import create_model, list_models, register_model
-from facebench.models.input_spec import random_input, to_model_input
 
 EXPECTED_MODELS = {"r18", "r34", "r50", "r101", "ir18", "ir34", "ir50", "ir100", "mobilenet", "mbf"}
 

@@ -13,18 +13,19 @@ import torch
 from train_helpers import TINY, make_faces, tiny_spec, write_pairs_csv
 from typer.testing import CliRunner
 
-from facebench.checkpoint import load_checkpoint, resolve_model
+from facebench.checkpoint import load_checkpoint
 from facebench.cli import app
 from facebench.data import PairSet
 from facebench.errors import FacebenchError
 from facebench.models import registry
+from facebench.modelspec import resolve_model
 from facebench.train import losses
 from facebench.train.config import TrainConfig
 from facebench.train.logs import CsvLog
 from facebench.train.run import resume_config, train
 from facebench.train.sampler import ResumableSampler, augmentation_seed
 from facebench.train.schedule import LRSchedule
-from facebench.train.validate import first_folds, parse_val_option
+from facebench.eval.verify import first_folds, parse_named_pairs
 
 
 @pytest.fixture(autouse=True)
@@ -203,9 +204,9 @@ def test_existing_run_is_not_overwritten_and_resume_refuses_changed_options(face
 
 
 def test_val_option_and_fold_subsets() -> None:
-    assert parse_val_option(["lfw=a/pairs.txt", "b/cfp.bin"]) == {"lfw": "a/pairs.txt", "cfp": "b/cfp.bin"}
+    assert parse_named_pairs(["lfw=a/pairs.txt", "b/cfp.bin"]) == {"lfw": "a/pairs.txt", "cfp": "b/cfp.bin"}
     with pytest.raises(FacebenchError, match="used twice"):
-        parse_val_option(["x=a.txt", "x=b.txt"])
+        parse_named_pairs(["x=a.txt", "x=b.txt"])
     images = [f"img{i}.jpg" for i in range(8)]
     left, right = np.array([0, 1, 2, 3, 4, 5, 6, 7]), np.array([1, 2, 3, 0, 5, 6, 7, 4])
     folds = np.array([0, 0, 1, 1, 2, 2, 3, 3])

@@ -12,12 +12,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from facebench.checkpoint import resolve_model, save_checkpoint
+from facebench.checkpoint import save_checkpoint
 from facebench.cli import app
 from facebench.data.binset import write_bin
 from facebench.eval.embed import embed_images
 from facebench.eval.verification import evaluate_distances
 from facebench.models import create_model
+from facebench.modelspec import resolve_model
 
 NAMES = ["Ann_A", "Bob_B", "Cid_C", "Dee_D"]
 OUTPUTS = ["roc.png", "scores.csv", "scores.png", "verify.csv", "verify.json", "verify.md"]

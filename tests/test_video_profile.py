@@ -18,12 +18,13 @@ from facebench.cli import app
 from facebench.data.align import warp_to_template
 from facebench.data.detectors import Face, build_detector, get_detector
 from facebench.errors import FacebenchError
+from facebench.input_spec import to_model_input
 from facebench.models import create_model
-from facebench.models.input_spec import to_model_input
 from facebench.profiling import video as video_module
 from facebench.profiling.frames import Frame, planned_frames, probe_video, read_frames
 from facebench.profiling.video import VideoConfig, VideoRun, run_video, summarise_run
 from facebench.profiling.video_pipeline import STAGES, BatchEmbedder, FaceAligner, VideoPipeline
+from facebench.profiling.video_run import VideoOptions, plan_video_profile
 from facebench.profiling.video_stream import stream_results
 
 # two LFW faces that the Haar detector finds when pasted at 120 px
@@ -315,6 +316,51 @@ def test_video_config_checks_groups_and_shares_cores(monkeypatch: pytest.MonkeyP
     assert VideoConfig(CPU, workers=4).worker_threads() == 4
     assert VideoConfig(CPU, workers=32).worker_threads() == 1
     assert VideoConfig(CPU, workers=4, threads=2).worker_threads() == 2
+
+
+# ---- options and plan -----------------------------------------------------------------------
+
+VIDEO_ONLY = {"detector": "haar", "max_frames": 3, "every": 2, "save_annotated": Path("a.mp4"), "batch_frames": 2,
+              "workers": 2}  # fmt: skip
+PLAN_ARGS = {"device": "cpu", "precision": "fp32", "warmup": 0, "threads": None, "channels_last": False}
+
+
+def test_video_options_refuse_each_video_only_option_without_video() -> None:
+    for name, value in VIDEO_ONLY.items():
+        option = f"--{name.replace('_', '-')}"
+        message = f"^{option} only apply with --video; add --video clip.mp4 or drop them$"
+        with pytest.raises(FacebenchError, match=message):
+            VideoOptions(**{name: value}).check()
+    with pytest.raises(FacebenchError, match="^--max-frames, --workers only apply with --video; add"):
+        VideoOptions(max_frames=3, workers=2).check()
+    VideoOptions().check()  # nothing video-only given
+    VideoOptions(Path("clip.mp4"), **VIDEO_ONLY).check()  # all of them apply with a video
+
+
+def test_video_options_refuse_unknown_detector() -> None:
+    with pytest.raises(FacebenchError, match="^--detector 'yunet' is not one of: mtcnn, haar$"):
+        VideoOptions(Path("clip.mp4"), detector="yunet").check()
+    VideoOptions(Path("clip.mp4")).check()  # mtcnn by default
+
+
+def test_plan_refuses_no_models_then_unknown_models_before_options_and_video(tmp_path: Path) -> None:
+    options = VideoOptions(tmp_path / "nope.mp4", detector="yunet")
+    with pytest.raises(FacebenchError, match="^--models: give at least one model name"):
+        plan_video_profile([], options, **PLAN_ARGS)
+    with pytest.raises(FacebenchError, match="resnet9000"):
+        plan_video_profile(["resnet9000"], options, **PLAN_ARGS)
+    with pytest.raises(FacebenchError, match="^--detector 'yunet'"):
+        plan_video_profile(["mobilenet"], options, **PLAN_ARGS)
+
+
+def test_plan_resolves_defaults_and_counts_frames(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", colour_frames(5))
+    plan = plan_video_profile(["mobilenet"], VideoOptions(clip, every=2), **PLAN_ARGS)
+    config = plan.config
+    resolved = (config.detector, config.every, config.max_frames, config.batch_frames, config.workers)
+    assert resolved == ("mtcnn", 2, None, 1, 1)
+    assert [m.name for m in plan.models] == ["mobilenet"] and plan.info.path == clip and plan.save_annotated is None
+    assert plan.frames == 3
 
 
 # ---- CLI ------------------------------------------------------------------------------------

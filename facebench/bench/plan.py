@@ -21,8 +21,8 @@ from rich.table import Table
 from facebench.bench.presets import Preset
 from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, TrainingStep, VerifyStep
 from facebench.errors import FacebenchError
-from facebench.fileio import write_json_atomic
-from facebench.report.build import BENCH_LOG
+from facebench.fileio import read_json, write_json_atomic
+from facebench.runfolder import BENCH_LOG, CHECKPOINT
 
 RUNNING, RAN, FAILED, INTERRUPTED = "running", "ran", "failed", "interrupted"
 
@@ -62,7 +62,7 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
         for student in preset.students:
             folder = out / f"{student}-{method}"
             settings = _train_settings(preset, student, folder, preset.student_epochs)
-            settings |= {"teacher": str(teacher / "checkpoint.pt"), "method": method}
+            settings |= {"teacher": str(teacher / CHECKPOINT), "method": method}
             steps += [TrainingStep(f"distill {student} ({method})", "distill", folder, settings),
                       verify(folder, f"{student} ({method})")]
     for name in preset.external_teachers:
@@ -83,8 +83,8 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
 
 def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
     """Refuse, before the first step, what would fail hours in: missing data, pairs or models."""
+    from facebench.external import load_external
     from facebench.models import model_spec
-    from facebench.models.external import load_external
     from facebench.train.validate import load_val_sets
 
     for name in (preset.teacher, *preset.students):
@@ -121,12 +121,10 @@ class BenchLog:
 
     @classmethod
     def open(cls, out: Path, preset: Preset) -> BenchLog:
-        import json
-
         path = out / BENCH_LOG
         previous: dict[str, float] = {}
         if path.is_file():
-            for step in json.loads(path.read_text(encoding="utf-8")).get("steps", []):
+            for step in read_json(path).get("steps", []):
                 if step.get("status") in (RAN, DONE) and step.get("wall_s") is not None:  # finished steps only
                     previous[step["step"]] = float(step["wall_s"])
         return cls(path, preset, previous)

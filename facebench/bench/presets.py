@@ -3,7 +3,7 @@
 A preset fixes everything a run depends on (models, data, epochs, batch, learning rate,
 seed, verification and profiling settings), so two bench runs of one preset are
 comparable and a half-finished one can be resumed. Input resolution is not a setting:
-every zoo model takes 112x112 faces (``facebench.models.input_spec``).
+every zoo model takes 112x112 faces (``facebench.input_spec``).
 
 ``cpu-small`` (this repository's committed reports) is sized for about 45 minutes on 2 CPU
 cores. Wall times of the committed run (2 cores, with a one-core dlib job beside it most
@@ -36,9 +36,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from facebench.distill.config import METHODS
 from facebench.errors import FacebenchError
 
-METHOD_ORDER = ("none", "kd", "adv", "emb")  # vanilla students first, then the distillation methods
+METHOD_ORDER = tuple(METHODS)  # vanilla students first, then the distillation methods, as registered
 
 
 @dataclass(frozen=True)

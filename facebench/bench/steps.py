@@ -15,7 +15,7 @@ Completeness, so a bench can be stopped and started again:
 
 from __future__ import annotations
 
-import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from facebench.errors import FacebenchError
+from facebench.runfolder import ABSENT, CHECKPOINT, COMPLETE, CONFIG, PROFILE, VERIFY, RunFolder, file_sha256
 
 DONE, PARTIAL, TODO = "done", "partial", "to do"
 WHERE_IT_RUNS = ("device", "workers", "threads")  # may differ between a run and its resumption
@@ -59,37 +60,24 @@ class TrainingStep:
     settings: dict[str, Any]  # config fields; distill: TrainConfig's plus teacher and method
 
     def state(self) -> str:
-        checkpoint, config_path = self.folder / "checkpoint.pt", self.folder / "config.json"
-        if not checkpoint.is_file() or not config_path.is_file():
+        folder = RunFolder(self.folder)
+        state = folder.training_state()
+        if state == ABSENT:
             return TODO
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        saved = folder.read_config()
         differ = [k for k, v in self.settings.items()
                   if k not in WHERE_IT_RUNS and k != "out" and saved["config"].get(k) != v]  # fmt: skip
         if differ:
             key = differ[0]
             raise FacebenchError(
-                f"{config_path}: made with {key}={saved['config'].get(key)!r}, the plan says {self.settings[key]!r}; "
-                "move that folder away or bench into another --out"
+                f"{folder / CONFIG}: made with {key}={saved['config'].get(key)!r}, the plan says "
+                f"{self.settings[key]!r}; move that folder away or bench into another --out"
             )
-        self._check_teacher(saved, config_path)
-        from facebench.checkpoint import load_checkpoint
-
-        step = load_checkpoint(checkpoint)["extra"].get("training", {}).get("step")
-        return DONE if step is not None and step >= saved["total_steps"] else PARTIAL
-
-    def _check_teacher(self, saved: dict[str, Any], config_path: Path) -> None:
-        """A distilled run must come from the teacher file the plan names as it is now (not an older one)."""
         teacher = Path(self.settings.get("teacher", ""))
-        recorded = (saved.get("teacher") or {}).get("sha256")
-        if self.kind != "distill" or not teacher.is_file() or recorded is None:
-            return
-        from facebench.report.runs import file_sha256
-
-        if file_sha256(teacher) != recorded:
-            raise FacebenchError(
-                f"{config_path}: distilled from another {teacher} than the one there now (sha256 differs; the teacher "
-                "was trained again); move that folder away so the student is distilled again"
-            )
+        if self.kind == "distill" and teacher.is_file():  # the teacher file the plan names, as it is now
+            folder.check_teacher(file_sha256(teacher), f"{teacher} now (the teacher was trained again)",
+                                 "move that folder away so the student is distilled again")
+        return DONE if state == COMPLETE else PARTIAL
 
     def run(self, console: Console, resume: bool) -> None:
         if self.kind == "train":
@@ -130,7 +118,7 @@ class VerifyStep:
 
     @property
     def checkpoint(self) -> Path:
-        return self.folder / "checkpoint.pt"
+        return self.folder / CHECKPOINT
 
     @property
     def model(self) -> str:
@@ -138,11 +126,12 @@ class VerifyStep:
         return self.external or str(self.checkpoint)
 
     def state(self) -> str:
-        path = self.folder / "verify.json"
+        folder = RunFolder(self.folder)
+        path = folder / VERIFY
         if not path.is_file() or (self.external is None and not self.checkpoint.is_file()):
             return TODO
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        rows, meta = meta["rows"], meta["meta"]
+        verify = folder.read_verify()
+        rows, meta = verify["rows"], verify["meta"]
         if self.external is not None:
             same_model = meta.get("model_name") == self.external and meta.get("external") is True
         else:
@@ -157,31 +146,32 @@ class VerifyStep:
         return DONE if complete else TODO
 
     def run(self, console: Console, resume: bool) -> None:
-        from facebench.checkpoint import resolve_model
         from facebench.device import resolve_device
         from facebench.eval.verify import run_settings, score_pair_sets, write_outputs
+        from facebench.modelspec import resolve_model
         from facebench.train.validate import load_val_sets
 
         device = resolve_device(self.device)
-        sets = load_val_sets(self.sets, self.folds)
+        sets = load_val_sets(self.sets, self.folds, option="--folds")
         resolved = resolve_model(self.model)
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
                                  flip=self.flip)
-        settings = run_settings(resolved, device, self.batch_size, self.flip, self.align)
-        write_outputs(self.folder, scored, resolved, settings | {"folds": self.folds or "all", "stage": FINAL_STAGE})
+        settings = run_settings(resolved, device, self.batch_size, self.flip, self.align, self.folds)
+        write_outputs(self.folder, scored, resolved, settings, extra_meta={"stage": FINAL_STAGE})
         for item in scored:
             r = item.result
             console.print(f"{item.name}: accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, {r.n_pairs} pairs",
                           highlight=False)
 
     def command(self) -> str:
-        words = ["facebench verify", "--model", self.model]
-        for path in self.sets.values():
-            words += ["--pairs", path]
+        """The equivalent ``facebench verify``, shell-quoted."""
+        words = ["--model", self.model]
+        for name, path in self.sets.items():
+            words += ["--pairs", f"{name}={path}"]
         words += ["--flip" if self.flip else "--no-flip", "--batch-size", str(self.batch_size), "--device",
-                  self.device, "--align", self.align, "--out", str(self.folder)]
-        folds = f"  # bench: first {self.folds} folds only (no verify option for that)" if self.folds else ""
-        return " ".join(words) + folds
+                  self.device, "--align", self.align]
+        words += ["--folds", str(self.folds)] if self.folds else []
+        return "facebench verify " + shlex.join([*words, "--out", str(self.folder)])
 
 
 @dataclass
@@ -199,10 +189,10 @@ class ProfileStep:
     precision: str = "fp32"
 
     def state(self) -> str:
-        path = self.folder / "profile.json"
-        if not path.is_file():
+        folder = RunFolder(self.folder)
+        if not folder.has(PROFILE):
             return TODO
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = folder.read_profile()
         meta = data["meta"]
         same = ([r["model"] for r in data["rows"]] == self.models
                 and (meta.get("batch_size"), meta.get("warmup"), meta.get("iters"), meta.get("dtype"))

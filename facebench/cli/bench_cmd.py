@@ -23,9 +23,9 @@ def bench(
     """Run the study: train the teacher, distil each student with none/kd/adv/emb, verify, profile, report."""
     from facebench.bench.plan import plan_steps, run_bench, with_overrides
     from facebench.bench.presets import get_preset
-    from facebench.train.validate import parse_val_option
+    from facebench.eval.verify import parse_named_pairs
 
-    chosen = with_overrides(get_preset(preset), data, parse_val_option(val) if val else None)
+    chosen = with_overrides(get_preset(preset), data, parse_named_pairs(val) if val else None)
     runs = out if out is not None else Path("runs") / chosen.name
     steps = plan_steps(chosen, runs, report)
     run_bench(steps, chosen, runs, console, dry_run=dry_run)

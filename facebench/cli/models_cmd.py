@@ -28,7 +28,7 @@ def models(
 
     from facebench.models import create_model, list_models, model_spec
     from facebench.profiling.static import static_metrics
-    from facebench.report.tables import markdown_table
+    from facebench.tables import markdown_table
 
     names = list_models(pattern)
     if not names:

@@ -1,12 +1,16 @@
-"""``facebench profile``: practical metrics (the study's Table 2) for zoo models."""
+"""``facebench profile``: practical metrics (the study's Table 2) for zoo models; per-stage costs with --video."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from facebench.cli.app import command, console
+
+if TYPE_CHECKING:
+    from facebench.profiling.video_run import VideoPlan
 
 
 def parse_model_list(models: str) -> list[str]:
@@ -50,17 +54,14 @@ def profile(
     Runs on random 112x112 input, so no dataset is needed. Every row records the device,
     dtype, batch size and thread count it was measured with.
     """
-    from facebench.cli.profile_video import profile_video_cli, reject_video_options
+    from facebench.profiling.video_run import VideoOptions, plan_video_profile
 
+    options = VideoOptions(video, detector, max_frames, every, save_annotated, batch_frames, workers)
     if video is not None:
-        return profile_video_cli(
-            video, parse_model_list(models), device=device, precision=precision,
-            warmup=warmup, threads=threads, channels_last=channels_last, out=out, detector=detector,
-            max_frames=max_frames, every=every, save_annotated=save_annotated, batch_frames=batch_frames or 1,
-            workers=workers or 1,
-        )  # fmt: skip
-    reject_video_options(detector=detector, max_frames=max_frames, every=every, save_annotated=save_annotated,
-                         batch_frames=batch_frames, workers=workers)  # fmt: skip
+        plan = plan_video_profile(parse_model_list(models), options, device=device, precision=precision,
+                                  warmup=warmup, threads=threads, channels_last=channels_last)  # fmt: skip
+        return _profile_video(plan, out)
+    options.check()
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -89,6 +90,26 @@ def profile(
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
 
 
+def _profile_video(plan: VideoPlan, out: Path) -> None:
+    """Run every model's pass over the video with a progress bar, write video_profile.* and print a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from facebench.profiling.video_run import run_video_profile, write_video_profile
+
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task: dict[str, Any] = {}
+
+        def start(name: str) -> None:
+            task["id"] = progress.add_task(name, total=plan.frames)
+
+        rows = run_video_profile(plan, start, on_frame=lambda *_: progress.advance(task["id"]))
+    paths, meta = write_video_profile(plan, rows, out)
+    console.print(_video_table(rows, meta))
+    annotated = f", {plan.save_annotated}" if plan.save_annotated else ""
+    console.print(f"wrote {', '.join(str(p) for p in paths)}{annotated}")
+
+
 def _rich_table(rows: list[dict], meta: dict) -> object:
     """The on-screen summary: one line per model, units in the headers."""
     from rich.table import Table
@@ -96,7 +117,8 @@ def _rich_table(rows: list[dict], meta: dict) -> object:
     title = f"{meta['device']} | {meta['dtype']} | batch {meta['batch_size']} | {meta['threads']} threads"
     table = Table(title=title)
     memory_keys = list(dict.fromkeys(k for row in rows for k in row if k.startswith("mem_") and k.endswith("_mb")))
-    headers = ["model", "params (M)", "size (MB)", "GMACs", "GFLOPs", "latency ms mean ± std", "p50 ms", "p95 ms", "img/s"]
+    headers = ["model", "params (M)", "size (MB)", "GMACs", "GFLOPs", "latency ms mean ± std", "p50 ms", "p95 ms",
+               "img/s"]  # fmt: skip
     for header in headers + memory_keys:
         table.add_column(header, justify="left" if header == "model" else "right")
     for row in rows:
@@ -118,3 +140,27 @@ def _rich_table(rows: list[dict], meta: dict) -> object:
 def _cell(value: float | None, spec: str) -> str:
     """A number in ``spec`` format, or 'n/a' where it was not measured (None or NaN)."""
     return "n/a" if value is None or value != value else format(value, spec)
+
+
+def _video_table(rows: list[dict], meta: dict) -> object:
+    """The on-screen summary: one column per model, one line per figure; ms as mean ± std (p95)."""
+    from rich.table import Table
+
+    title = (f"{meta['video']} | {meta['frames']} frames | {meta['detector']} | {meta['device']} | "
+             f"{meta['dtype']} | {meta['workers']} worker(s) x {meta['threads']} threads | "
+             f"{meta['batch_frames']} frame(s) per batch")  # fmt: skip
+    table = Table(title=title)
+    table.add_column("per frame")
+    for row in rows:
+        table.add_column(row["model"] if row["weights"] == "untrained" else f"{row['model']} ({row['weights']})",
+                         justify="right")  # fmt: skip
+    for stage in ("decode", "detect", "align", "embed", "total"):
+        mean, std, p95 = (f"{stage}_ms_{stat}" for stat in ("mean", "std", "p95"))
+        table.add_row(f"{stage} ms", *(f"{r[mean]:.1f} ± {r[std]:.1f} ({r[p95]:.1f})" for r in rows))
+    table.add_row("fps (end to end)", *(f"{r['fps']:.2f}" for r in rows))
+    table.add_row("faces", *(f"{r['faces_per_frame']:.2f}" for r in rows))
+    cosines = (f"{r['track_cos_consecutive']:.3f} / {r['track_cos_between']:.3f}" for r in rows)
+    table.add_row("cos same / other track", *cosines)
+    for key in (k for k in rows[0] if k.startswith("mem_") and k.endswith("_mb")):
+        table.add_row(key, *(f"{r[key]:.1f}" for r in rows))
+    return table

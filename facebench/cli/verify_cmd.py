@@ -15,31 +15,41 @@ def verify(
         ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, or zoo name "
         "(random weights, labelled untrained)."
     ),
-    pairs: list[Path] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv; repeat for more sets."),
+    pairs: list[str] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
+                                    "named by its stem) or NAME=PATH; repeat for more sets."),
     images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under (default: the pairs file's)."),
     format: str = typer.Option("auto", "--format", help="auto (by suffix), lfw, bin or csv."),
     align: str = typer.Option("center", help="center (centre-crop rule), mtcnn, haar, or none (already 112x112)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip TTA: embedding(img) + embedding(flipped img)."),
     batch_size: int = typer.Option(128, min=1, help="Images per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    folds: int | None = typer.Option(None, "--folds", help="Use the first K folds of each pairs file (at least 2; "
+                                     "default: all).", metavar="K"),
     out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
 ) -> None:
     """Verify a model on pairs sets with the insightface 10-fold protocol (one row per set).
 
     Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
     """
-    from facebench.checkpoint import resolve_model
     from facebench.data import read_pairs
     from facebench.data.images import check_align
     from facebench.device import resolve_device
-    from facebench.eval.verify import run_settings, score_pair_sets, write_outputs
+    from facebench.eval.verify import first_folds, parse_named_pairs, run_settings, score_pair_sets, write_outputs
+    from facebench.modelspec import resolve_model
 
     check_align(align)
     torch_device = resolve_device(device)
-    sets = [read_pairs(path, format, images_root) for path in pairs]
+    sets = []
+    for name, path in parse_named_pairs(pairs, "--pairs").items():
+        pair_set = read_pairs(Path(path), format, images_root)
+        pair_set.name = name
+        sets.append(pair_set)
+    if folds is not None:
+        sets = [first_folds(pair_set, folds) for pair_set in sets]
     resolved = resolve_model(model)
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
-    paths = write_outputs(out, scored, resolved, run_settings(resolved, torch_device, batch_size, flip, align))
+    settings = run_settings(resolved, torch_device, batch_size, flip, align, folds)
+    paths = write_outputs(out, scored, resolved, settings)
     for item in scored:
         r = item.result
         console.print(

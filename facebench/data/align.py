@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from facebench.data.detectors import Detector, Face, check_rgb, get_detector, main_face
-from facebench.models.input_spec import INPUT_SIZE
+from facebench.input_spec import INPUT_SIZE
 
 # Centre-crop rule, measured rather than guessed: the reference MTCNN's median five
 # landmarks on 150 random images of each set (250x250) were, for LFW deep-funneled,

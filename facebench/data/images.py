@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from facebench.errors import FacebenchError
-from facebench.models.input_spec import INPUT_SIZE
+from facebench.input_spec import INPUT_SIZE
 
 ALIGN_CHOICES = ("none", "center", "mtcnn", "haar")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

@@ -34,7 +34,7 @@ from facebench.data.images import check_align, decode_image, describe, to_face_c
 from facebench.data.transforms import eval_transform
 from facebench.errors import FacebenchError
 from facebench.fileio import atomic_path
-from facebench.models.input_spec import INPUT_SIZE
+from facebench.input_spec import INPUT_SIZE
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facebench.models.input_spec import to_model_input
+from facebench.input_spec import to_model_input
 
 
 class FaceTransform:

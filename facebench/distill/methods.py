@@ -1,4 +1,5 @@
-"""The distillation methods, one registry: each turns the plain student objective into an engine ``Plan``.
+"""The distillation methods' losses: each registered method (``facebench.distill.config.METHODS``) has a
+builder here that turns the plain student objective into an engine ``Plan``.
 
 Every method keeps the student's own margin loss (ArcFace by default) and adds one
 weighted term, logged under its own metrics.csv column (``loss_<term>``, weight included):
@@ -52,7 +53,7 @@ import torch
 from torch.utils.data import Dataset
 
 from facebench.distill.adversarial import Discriminator, make_transfer
-from facebench.distill.config import DistillConfig
+from facebench.distill.config import FEATURES, LOGITS, METHODS, DistillConfig, Method
 from facebench.distill.losses import (
     discriminator_loss,
     embedding_loss,
@@ -60,14 +61,7 @@ from facebench.distill.losses import (
     kd_loss,
     relational_loss,
 )
-from facebench.distill.teacher import (
-    EMBEDDING,
-    FEATURES,
-    LOGITS,
-    TEACHER_KEY,
-    Teacher,
-    check_class_set,
-)
+from facebench.distill.teacher import TEACHER_KEY, Teacher, check_class_set
 from facebench.errors import FacebenchError
 from facebench.train.engine import MODEL_KEY, Objective, Step
 from facebench.train.losses import HEAD_KEY, margin_loss
@@ -79,24 +73,30 @@ Builder = Callable[[DistillConfig, "Teacher | None", Objective, Dataset], Plan]
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: what it needs from the teacher and how it builds the plan."""
+    """A registered method (``facebench.distill.config.METHODS``) with the builder of its plan."""
 
-    name: str
-    description: str
-    needs: tuple[str, ...]  # teacher outputs: LOGITS, FEATURES, EMBEDDING; () = no teacher needed
+    method: Method
     build: Builder
 
+    @property
+    def name(self) -> str:
+        return self.method.name
 
-_METHODS: dict[str, MethodSpec] = {}
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return self.method.needs
 
 
-def register_method(name: str, *, description: str, needs: tuple[str, ...]) -> Callable[[Builder], Builder]:
-    """Decorator adding a method builder to the registry (a duplicate name is a programming error)."""
+_BUILDERS: dict[str, Builder] = {}
+
+
+def builds(name: str) -> Callable[[Builder], Builder]:
+    """Decorator naming the builder of registered method ``name`` (unregistered or twice: a programming error)."""
 
     def decorate(build: Builder) -> Builder:
-        if name in _METHODS:
-            raise ValueError(f"distillation method {name!r} is already registered")
-        _METHODS[name] = MethodSpec(name, description, needs, build)
+        if name not in METHODS or name in _BUILDERS:
+            raise ValueError(f"distillation method {name!r} is not registered in METHODS or already has a builder")
+        _BUILDERS[name] = build
         return build
 
     return decorate
@@ -104,15 +104,15 @@ def register_method(name: str, *, description: str, needs: tuple[str, ...]) -> C
 
 def list_methods() -> list[str]:
     """Registered method names, in registration order."""
-    return list(_METHODS)
+    return list(METHODS)
 
 
 def method_spec(name: str) -> MethodSpec:
-    """The registry entry for ``name``; unknown or missing names raise FacebenchError listing the valid ones."""
-    if name not in _METHODS:
+    """The method ``name`` with its builder; unknown or missing names raise FacebenchError listing the valid ones."""
+    if name not in METHODS:
         given = f"--method {name!r} is not one of" if name else "give --method, one of"
         raise FacebenchError(f"{given}: {', '.join(list_methods())}")
-    return _METHODS[name]
+    return MethodSpec(METHODS[name], _BUILDERS[name])
 
 
 def require(teacher: Teacher, spec: MethodSpec) -> None:
@@ -129,15 +129,15 @@ def _info(teacher: Teacher | None) -> dict:
     return {"teacher": teacher.record()} if teacher is not None else {}
 
 
-@register_method("none", description="the student alone (margin loss only); a teacher is only recorded", needs=())
+@builds("none")
 def _none(config: DistillConfig, teacher: Teacher | None, student: Objective, dataset: Dataset) -> Plan:
     return Plan([student], info=_info(teacher))
 
 
-@register_method("kd", description="margin loss + alpha T^2 KL of margin-free logits (Hinton 2015)", needs=(LOGITS,))
+@builds("kd")
 def _kd(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
     check_class_set(teacher, dataset, config.data)
-    alpha, temperature, needs = config.resolved_alpha(), config.temperature, _METHODS["kd"].needs
+    alpha, temperature, needs = config.resolved_alpha(), config.temperature, METHODS["kd"].needs
 
     def loss(step: Step) -> dict[str, torch.Tensor]:
         terms = margin_loss(step)
@@ -149,13 +149,12 @@ def _kd(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Da
     return Plan([replace(student, loss=loss)], teacher.modules(), _info(teacher))
 
 
-@register_method("adv", description="margin loss + fooling a feature-map discriminator (Chung et al. 2020)",
-                 needs=(FEATURES,))
+@builds("adv")
 def _adv(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
     channels = teacher.feature_channels
     transfer = make_transfer(student.modules[MODEL_KEY].feature_channels, channels)
     discriminator = Discriminator(channels, hidden=config.disc_hidden)
-    alpha, kind, needs = config.resolved_alpha(), config.adv_loss, _METHODS["adv"].needs
+    alpha, kind, needs = config.resolved_alpha(), config.adv_loss, METHODS["adv"].needs
 
     def student_loss(step: Step) -> dict[str, torch.Tensor]:
         terms = margin_loss(step)
@@ -179,8 +178,7 @@ def _adv(config: DistillConfig, teacher: Teacher, student: Objective, dataset: D
     return Plan([student, judge], teacher.modules(), _info(teacher))
 
 
-@register_method("emb", description="margin loss + alpha x distance of normalised embeddings (or relational: "
-                 "of their pairwise distances)", needs=(EMBEDDING,))
+@builds("emb")
 def _emb(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
     config.resolve_emb_loss(teacher.embedding_size)
     kind = config.emb_loss
@@ -190,7 +188,7 @@ def _emb(config: DistillConfig, teacher: Teacher, student: Objective, dataset: D
             f"{teacher.embedding_size}-d, the student {config.embedding_size}-d; pass --embedding-size "
             f"{teacher.embedding_size} or --emb-loss relational"
         )
-    alpha, needs = config.resolved_alpha(), _METHODS["emb"].needs
+    alpha, needs = config.resolved_alpha(), METHODS["emb"].needs
 
     def loss(step: Step) -> dict[str, torch.Tensor]:
         terms = margin_loss(step)

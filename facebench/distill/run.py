@@ -10,7 +10,6 @@ checkpoint, sha256, ...), which is what ``facebench report`` reads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from facebench.distill.config import (
     DistillConfig,
 )
 from facebench.errors import FacebenchError
+from facebench.runfolder import RunFolder
 from facebench.train.config import OPTIMIZERS
 from facebench.train.engine import Engine, Objective
 from facebench.train.run import Plan, TrainResult, run_dir_of, train
@@ -59,16 +59,6 @@ def check_distill_config(config: DistillConfig) -> None:
             raise FacebenchError(message)
 
 
-def _check_same_teacher(run_dir: Path, sha256: str, label: str) -> None:
-    """A resumed run must learn from the very teacher file it started with."""
-    recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("teacher")
-    if recorded is not None and recorded.get("sha256") != sha256:
-        raise FacebenchError(
-            f"--resume {run_dir}: it started from teacher {recorded.get('checkpoint')} (sha256 "
-            f"{str(recorded.get('sha256'))[:12]}...), but {label} has sha256 {sha256[:12]}...; resume with that teacher"
-        )
-
-
 def distill(
     config: DistillConfig,
     *,
@@ -91,7 +81,7 @@ def distill(
     if teacher is not None:
         require(teacher, spec)
         if resume:
-            _check_same_teacher(run_dir_of(config), teacher.sha256, teacher.label)
+            RunFolder(run_dir_of(config)).check_teacher(teacher.sha256, teacher.label, "resume with that teacher")
         if config.method == "emb":
             config.resolve_emb_loss(teacher.embedding_size)
     if config.alpha is None and config.method in DEFAULT_ALPHA:

@@ -6,11 +6,11 @@ the model has them, and each method states which it needs (``facebench.distill.m
 so a teacher without them is refused with one line before any work. Outputs are computed
 once per training step under ``no_grad`` and shared by every objective of that step.
 
-``ZooTeacher`` is a zoo model from a facebench checkpoint. A run folder gives its
-``checkpoint.pt`` -- the final weights, and the only file that also holds the margin head
-(in its training state; ``best.pt`` keeps the backbone alone), so every method distils
-from the same file, whose SHA-256 config.json records. A bare zoo name (``r101``) means
-``runs/<name>/``. Its logits are the head's scaled cosines s*cos(theta) *without* the
+``ZooTeacher`` is a zoo model from a facebench checkpoint, found by ``facebench.modelspec``'s
+rules for ``--teacher``: a run folder gives its ``checkpoint.pt`` -- the final weights, and
+the only file that also holds the margin head (in its training state; ``best.pt`` keeps
+the backbone alone), so every method distils from the same file, whose SHA-256
+config.json records; a bare zoo name (``r101``) means ``runs/<name>/``. Its logits are the head's scaled cosines s*cos(theta) *without* the
 margin (see ``facebench.distill.methods``).
 
 ``ExternalTeacher`` is an external pretrained model (``--teacher dlib``): embeddings
@@ -38,12 +38,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from facebench.checkpoint import load_checkpoint
+from facebench.distill.config import FEATURES, LOGITS
 from facebench.errors import FacebenchError
-from facebench.models.external import ExternalModel
+from facebench.external import ExternalModel, load_external
+from facebench.modelspec import RUNS_ROOT, TEACHER, model_from_checkpoint, parse_spec
+from facebench.runfolder import file_sha256
 from facebench.train.engine import Step
 
 TEACHER_KEY = "teacher"  # its modules in the engine's frozen set: "teacher", "teacher_head"
-LOGITS, FEATURES, EMBEDDING = "logits", "features", "embedding"  # what a method can need
 
 
 @dataclass
@@ -172,31 +175,6 @@ class ExternalTeacher(Teacher):
         return TeacherOutputs(self.table[step.indices].to(step.images.device))
 
 
-def _checkpoint_of(spec: str, runs_root: Path) -> Path:
-    """The checkpoint file ``--teacher spec`` names (rules in the module docstring)."""
-    from facebench.models import list_models
-    from facebench.train.state import BEST_NAME, CHECKPOINT_NAME
-
-    path = Path(spec)
-    if path.is_file():
-        return path
-    if not path.is_dir() and spec in list_models():
-        path = runs_root / spec
-        if not path.is_dir():
-            raise FacebenchError(f"--teacher {spec}: no trained {spec} run at {path}; train it first "
-                                 f"(facebench train --model {spec} --data DIR --out {path}) or pass a run folder or checkpoint")
-    if path.is_dir():
-        found = [path / n for n in (CHECKPOINT_NAME, BEST_NAME) if (path / n).is_file()]
-        if not found:
-            raise FacebenchError(f"--teacher {spec}: run folder {path} has no {CHECKPOINT_NAME} or {BEST_NAME}; "
-                                 "train it first")
-        return found[0]
-    if path.suffix or "/" in spec:
-        raise FacebenchError(f"--teacher {spec}: no such file or folder")
-    raise FacebenchError(f"--teacher {spec}: not a run folder, checkpoint file or zoo model; "
-                         f"zoo models: {', '.join(list_models())}")
-
-
 def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> nn.Module | None:
     """The margin head saved in a training checkpoint's state, or None (best.pt, bare weights)."""
     from facebench.models.heads import create_head
@@ -218,18 +196,14 @@ def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> n
     return head
 
 
-def resolve_teacher(spec: str, runs_root: str | Path = "runs") -> Teacher:
-    """``--teacher``: an external model name, a zoo name (its run under ``runs_root``), a run folder or a
-    checkpoint file, frozen on the CPU."""
-    from facebench.checkpoint import load_checkpoint, model_from_checkpoint
-    from facebench.models.external import load_external
-    from facebench.models.registry import list_external
-    from facebench.report.runs import file_sha256
-
-    if spec in list_external() and not Path(spec).exists():
+def resolve_teacher(spec: str, runs_root: str | Path = RUNS_ROOT) -> Teacher:
+    """``--teacher``: the model ``spec`` names by facebench.modelspec's rules (zoo names: their run under
+    ``runs_root``), frozen on the CPU."""
+    parsed = parse_spec(spec, TEACHER, Path(runs_root))
+    if parsed.kind == "external":
         model = load_external(spec)
         return ExternalTeacher(model, file_sha256(model.weights_file))
-    path = _checkpoint_of(spec, Path(runs_root))
+    path = parsed.path
     checkpoint = load_checkpoint(path)
     backbone = model_from_checkpoint(checkpoint, path)
     if not hasattr(backbone, "forward_features") or not hasattr(backbone, "head"):

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from facebench.errors import FacebenchError
-from facebench.models.external import ExternalModel
-from facebench.models.input_spec import to_model_input
+from facebench.external import ExternalModel
+from facebench.input_spec import to_model_input
 
 MAX_WORKERS = 8  # decoding processes on CUDA; JPEG decode + crop keeps a GPU busy with a few
 
@@ -73,7 +73,7 @@ def embed_images(
     """(N, D) float32 L2-normalised embeddings of ``images`` (paths or encoded bytes), in order.
 
     A missing, corrupt or unalignable image raises FacebenchError naming it. An external
-    model (facebench.models.external) embeds with its own preprocessing and device;
+    model (facebench.external) embeds with its own preprocessing and device;
     ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

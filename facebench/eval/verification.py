@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from facebench.errors import FacebenchError
+from facebench.vectors import l2_normalize
 
 THRESHOLDS_SQ_L2 = np.arange(0, 4, 0.01)  # insightface calculate_roc grid, squared-L2 units
 DEFAULT_N_FOLDS = 10  # LFW View 2 and insightface's nfolds default
@@ -63,14 +64,6 @@ class VerificationResult:
 def far_key(far: float) -> str:
     """Stable key for a FAR target: 1e-3 -> '1e-03'."""
     return f"{far:.0e}"
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm in float64; all-zero rows stay zero (as sklearn.preprocessing.normalize)."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
 
 
 def squared_l2_distances(left: np.ndarray, right: np.ndarray) -> np.ndarray:

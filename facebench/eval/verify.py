@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facebench.checkpoint import ResolvedModel
 from facebench.data import PairSet
 from facebench.errors import FacebenchError
 from facebench.eval.embed import embed_images
@@ -29,8 +28,10 @@ from facebench.eval.verification import (
     kfold_ids,
     squared_l2_distances,
 )
+from facebench.external import is_external
 from facebench.fileio import atomic_path
-from facebench.models.external import is_external
+from facebench.modelspec import ResolvedModel
+from facebench.runfolder import SCORES, RunFolder
 
 PROTOCOL = (
     "insightface 10-fold: squared L2 of L2-normalised embeddings, thresholds 0:4:0.01, each fold's threshold "
@@ -66,6 +67,47 @@ def check_pair_set(pairs: PairSet) -> None:
             check_folds(pairs.folds)
     except FacebenchError as exc:
         raise FacebenchError(f"{pairs.source}: {exc}") from None
+
+
+def parse_named_pairs(values: list[str], option: str = "--val") -> dict[str, str]:
+    """``--val``/``--pairs`` ``NAME=PATH`` (repeatable) -> {name: path}; a bare PATH is named by its stem."""
+    sets: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or Path(value).exists():
+            name, path = Path(value).stem, value
+        if not name or not path:
+            raise FacebenchError(f"{option} {value!r}: expected NAME=PATH, e.g. {option} lfw=data/lfw/pairs.txt")
+        if name in sets:
+            raise FacebenchError(f"{option} {value!r}: the name {name!r} is used twice; give each set its own name")
+        sets[name] = path
+    return sets
+
+
+def first_folds(pairs: PairSet, k: int, option: str = "--folds") -> PairSet:
+    """The pairs of folds 0..k-1 (the file's folds, else contiguous 10-fold) and only the images they use.
+
+    Whole folds, so the k-fold protocol stays intact on a cheaper subset. The one fold selection
+    of ``verify --folds``, ``train --val-folds`` and the bench; ``option`` names the setting in errors.
+    """
+    check_pair_set(pairs)
+    folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
+    n_folds = int(folds.max()) + 1
+    if not 2 <= k <= n_folds:
+        why, fix = (("the k-fold protocol needs at least 2 folds", "give 2 or more") if k < 2
+                    else (f"the set has only {n_folds} folds", f"give at most {n_folds}"))  # fmt: skip
+        raise FacebenchError(f"{pairs.source}: {option} {k}: {why}; {fix}, or leave {option} out for all folds")
+    if k == n_folds:
+        return pairs
+    keep = folds < k
+    used = np.unique(np.concatenate([pairs.left[keep], pairs.right[keep]]))
+    position = np.full(len(pairs.images), -1, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    return PairSet(
+        name=pairs.name, source=pairs.source, images=[pairs.images[i] for i in used],
+        left=position[pairs.left[keep]], right=position[pairs.right[keep]], issame=pairs.issame[keep],
+        folds=folds[keep], lines=pairs.lines[keep] if pairs.lines is not None else None,
+    )  # fmt: skip
 
 
 def unique_names(sets: list[PairSet]) -> list[str]:
@@ -107,14 +149,14 @@ def score_pair_sets(
     return scored
 
 
-def run_settings(resolved: ResolvedModel, device: torch.device, batch_size: int, flip: bool,
-                 align: str) -> dict[str, object]:
-    """The settings recorded beside a verification: an external model's own device, preprocessing and
-    counters replace the zoo settings it does not use."""
+def run_settings(resolved: ResolvedModel, device: torch.device, batch_size: int, flip: bool, align: str,
+                 folds: int | None) -> dict[str, object]:
+    """The settings recorded beside a verification (``folds``: k of ``first_folds``, or "all"): an external
+    model's own device, preprocessing and counters replace the zoo settings it does not use."""
     from facebench.device import device_name
 
     settings: dict[str, object] = {"device": device_name(device), "batch_size": batch_size, "flip": flip,
-                                   "align": align}
+                                   "align": align, "folds": folds or "all"}
     if is_external(resolved.model):
         settings |= resolved.model.settings()
     return settings
@@ -163,11 +205,14 @@ def write_scores_csv(path: Path, scored: list[ScoredPairs], model_label: str) ->
 
 
 def write_outputs(
-    out_dir: str | Path, scored: list[ScoredPairs], resolved: ResolvedModel, settings: dict[str, object]
+    out_dir: str | Path, scored: list[ScoredPairs], resolved: ResolvedModel, settings: dict[str, object],
+    extra_meta: dict[str, object] | None = None,
 ) -> list[Path]:
-    """Write verify.{json,md,csv}, scores.csv, roc.png and scores.png into ``out_dir``."""
+    """Write verify.{json,md,csv}, scores.csv, roc.png and scores.png into ``out_dir``.
+
+    ``settings`` go into every row and the meta; ``extra_meta`` (the bench's stage) into the meta only, so the
+    rows match those of the same verification run by hand."""
     from facebench.provenance import environment
-    from facebench.report.tables import write_tables
 
     out = Path(out_dir)
     rows = [summary_row(item, resolved, settings) for item in scored]
@@ -178,18 +223,19 @@ def write_outputs(
         "untrained": resolved.untrained,
         "model_source": resolved.source,
         **settings,
+        **(extra_meta or {}),
         "protocol": PROTOCOL,
         "units": "rates are fractions in [0, 1]; thresholds as squared L2 (0..4) and cosine (1 - d/2); "
         "tar_at_far n/a when the set has fewer than 1/FAR mismatched pairs",
         "environment": environment(),
         "results": {row["set"]: item.result.to_dict() for row, item in zip(rows, scored, strict=True)},
     }
-    paths = write_tables(rows, out, "verify", title=f"facebench verify: {resolved.label}", meta=meta)
-    write_scores_csv(out / "scores.csv", scored, resolved.label)
+    paths = RunFolder(out).write_verify(rows, title=f"facebench verify: {resolved.label}", meta=meta)
+    write_scores_csv(out / SCORES, scored, resolved.label)
     plot_sets = [
         ScoredSet(f"{item.name}: {resolved.label}", item.distance, item.pairs.issame, item.result.threshold_sq_l2)
         for item in scored
     ]
     plot_roc(plot_sets, out / "roc.png")
     plot_scores(plot_sets, out / "scores.png")
-    return [*paths, out / "scores.csv", out / "roc.png", out / "scores.png"]
+    return [*paths, out / SCORES, out / "roc.png", out / "scores.png"]

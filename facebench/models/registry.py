@@ -2,12 +2,8 @@
 
 Builders register with ``@register_model`` (a duplicate name is a programming error);
 ``create_model`` builds by name and refuses unknown names with the list of valid ones.
-
-A second, smaller table holds *external* models (``register_external``): pretrained
-models run by another library (dlib), which embed whole images with their own
-preprocessing and have no forward_features, trainable weights, params or MAC counts
-here. They are resolved by ``facebench.models.external.load_external``, never built by
-``create_model``.
+External models (dlib: run by another library) have a registry of their own in
+``facebench.external``, one layer up, so the zoo stays a leaf.
 """
 
 from __future__ import annotations
@@ -31,25 +27,14 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
 
 
-@dataclass(frozen=True)
-class ExternalSpec:
-    """A registered external model: ``loader()`` imports its library and returns a loaded model."""
-
-    name: str
-    description: str
-    embedding_size: int
-    loader: Callable[[], object]  # -> facebench.models.external.ExternalModel
-
-
 _REGISTRY: dict[str, ModelSpec] = {}
-_EXTERNAL: dict[str, ExternalSpec] = {}
 
 
 def register_model(name: str, *, family: str, description: str) -> Callable:
     """Decorator registering ``builder(embedding_size=512, **kw) -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY or name in _EXTERNAL:
+        if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelSpec(name=name, family=family, description=description, builder=builder)
         return builder
@@ -63,34 +48,11 @@ def list_models(pattern: str | None = None) -> list[str]:
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
-def register_external(spec: ExternalSpec) -> ExternalSpec:
-    """Add an external model to its table (a name taken by any model is a programming error)."""
-    if spec.name in _REGISTRY or spec.name in _EXTERNAL:
-        raise ValueError(f"model {spec.name!r} is already registered")
-    _EXTERNAL[spec.name] = spec
-    return spec
-
-
-def list_external() -> list[str]:
-    """Registered external model names, in registration order."""
-    return list(_EXTERNAL)
-
-
-def external_spec(name: str) -> ExternalSpec | None:
-    """The external model called ``name``, or None when it is not one."""
-    return _EXTERNAL.get(name)
-
-
 def model_spec(name: str) -> ModelSpec:
     """The registry entry for ``name``; unknown names raise FacebenchError listing the valid ones."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        if name in _EXTERNAL:
-            raise FacebenchError(
-                f"{name} is an external pretrained model ({_EXTERNAL[name].description}): it works with verify, "
-                f"profile and as a distill teacher, but has no zoo architecture to build or train"
-            ) from None
         raise FacebenchError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
 
 

@@ -10,12 +10,12 @@ import torch
 
 from facebench.device import device_name
 from facebench.errors import FacebenchError
+from facebench.external import external_spec, load_external
 from facebench.models import create_model, model_spec
-from facebench.models.external import load_external
-from facebench.models.registry import external_spec
 from facebench.profiling.memory import CpuPeakRss, nvml_device_used_mb
 from facebench.profiling.runtime import RuntimeConfig, latency_summary, measure_runtime
 from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, static_metrics
+from facebench.runfolder import RunFolder
 
 DEFAULT_MODELS = ("r101", "r18", "mobilenet")  # the study's teacher and students
 EXTERNAL_NOTE = (
@@ -133,7 +133,5 @@ def write_profile(
 
     Returns the paths written and the meta recorded.
     """
-    from facebench.report.tables import write_tables
-
     meta = profile_meta(rows, config)
-    return write_tables(rows, out_dir, "profile", title=title, meta=meta), meta
+    return RunFolder(out_dir).write_profile(list(rows), title=title, meta=meta), meta

@@ -9,7 +9,6 @@ thread count is pinned for the run and recorded. Each iteration is timed on its 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ import torch
 from torch import nn
 
 from facebench.errors import FacebenchError
-from facebench.models.input_spec import random_input
+from facebench.input_spec import random_input
 from facebench.profiling.memory import CpuPeakRss, cuda_peak_reset, cuda_peaks_mb, nvml_process_mb
+from facebench.timing import no_sync, time_calls
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -93,44 +93,9 @@ def time_forward(
     on_iter: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Milliseconds of each of ``iters`` timed forward passes of ``x``, after ``warmup`` untimed ones."""
-    sync = torch.cuda.synchronize if x.device.type == "cuda" else _no_sync
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else no_sync
     with torch.inference_mode():
         return time_calls(lambda: model(x), warmup=warmup, iters=iters, on_iter=on_iter, sync=sync)
-
-
-def _no_sync() -> None:
-    """CPU forward passes are synchronous."""
-
-
-def time_calls(
-    call: Callable[[], object],
-    *,
-    warmup: int,
-    iters: int,
-    on_iter: Callable[[], None] | None = None,
-    sync: Callable[[], None] = _no_sync,
-) -> np.ndarray:
-    """Milliseconds of each of ``iters`` timed ``call()``s, after ``warmup`` untimed ones.
-
-    ``sync`` waits for queued device work, so each time covers the whole call (also used
-    for external models, whose network is not a torch module).
-    """
-    if iters < 1 or warmup < 0:
-        raise FacebenchError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
-    times_ms = np.empty(iters)
-    for _ in range(warmup):
-        call()
-        if on_iter:
-            on_iter()
-    sync()
-    for i in range(iters):
-        start = time.perf_counter()
-        call()
-        sync()
-        times_ms[i] = (time.perf_counter() - start) * 1e3
-        if on_iter:
-            on_iter()
-    return times_ms
 
 
 def latency_summary(times_ms: np.ndarray, batch_size: int) -> dict[str, float]:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from facebench.models.input_spec import INPUT_SIZE
+from facebench.input_spec import INPUT_SIZE
 
 BYTES_PER_MB = 1e6
 BYTES_PER_MIB = 2**20

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from facebench.checkpoint import ModelRecipe, model_recipe
 from facebench.data.detectors import Detector, build_detector
 from facebench.device import device_name, usable_cores
 from facebench.errors import FacebenchError
-from facebench.models.input_spec import INPUT_SIZE
+from facebench.input_spec import INPUT_SIZE
+from facebench.modelspec import ModelRecipe, model_recipe
 from facebench.profiling.frames import Frame, read_frames
 from facebench.profiling.memory import (
     CpuPeakRss,

@@ -20,7 +20,7 @@ from torch import nn
 
 from facebench.data.align import similarity_to_template
 from facebench.data.detectors import Detector, Face
-from facebench.models.input_spec import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
+from facebench.input_spec import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
 from facebench.profiling.frames import Frame
 
 STAGES = ("decode", "detect", "align", "embed")

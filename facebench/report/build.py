@@ -15,16 +15,16 @@ import pandas as pd
 
 from facebench.errors import FacebenchError
 from facebench.eval.plots import plot_roc
-from facebench.fileio import atomic_path, write_json_atomic, write_text_atomic
+from facebench.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
 from facebench.report.figures import figure1, roc_sets, training_curves
 from facebench.report.markdown import text_table
 from facebench.report.practical import gflops_by_model, latency_entries, table2
-from facebench.report.runs import METHODS, Discovery, discover, read_json
+from facebench.report.runs import METHODS, Discovery, discover
 from facebench.report.study import StudyRow, accuracy_entries, primary_set, set_names, study_rows, table1
 from facebench.report.summary import summary_markdown
+from facebench.runfolder import BENCH_LOG
 
 RESULTS_NAME = "results.json"
-BENCH_LOG = "bench.json"  # written by facebench bench into the runs folder
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facebench.errors import FacebenchError
-from facebench.report.runs import read_json
+from facebench.fileio import read_json
 
 ACCURACY_KEY = ("model", "teacher", "method", "set")
 LATENCY_KEY = ("model", "device", "dtype", "batch", "threads")

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facebench.distill.config import METHODS as DISTILL_METHODS
 from facebench.errors import FacebenchError
 from facebench.eval.plots import ScoredSet, _pyplot
 from facebench.fileio import atomic_path
 from facebench.report.runs import METHODS
 from facebench.report.study import TEACHER, StudyRow, cell_values, plotted_runs
+from facebench.runfolder import METRICS, SCORES
 
-MARKERS = {"none": "o", "kd": "s", "adv": "^", "emb": "D"}  # by method; a teacher is a star
+MARKERS = {name: method.marker for name, method in DISTILL_METHODS.items()}  # by method; a teacher is a star
 TEACHER_MARKER = "*"
 DODGE = 1.06  # x factor between neighbouring markers of one model
 
@@ -122,7 +124,7 @@ def training_curves(rows: list[StudyRow], path: Path) -> tuple[bool, list[str]]:
     for plotted in plotted_runs(rows):
         if plotted.run.is_external:
             continue
-        metrics = plotted.run.path / "metrics.csv"
+        metrics = plotted.run.path / METRICS
         try:
             curves.append((plotted.name, pd.read_csv(metrics, usecols=["step", CURVE_TERM])))
         except (OSError, ValueError, pd.errors.EmptyDataError):
@@ -164,7 +166,7 @@ def roc_sets(rows: list[StudyRow], set_name: str) -> tuple[list[ScoredSet], list
     """Every run's scores on ``set_name`` as ROC inputs, and the runs left out (no scores for that set)."""
     sets, left_out = [], []
     for plotted in plotted_runs(rows):
-        scores = plotted.run.path / "scores.csv"
+        scores = plotted.run.path / SCORES
         loaded = read_scores(scores, set_name) if scores.is_file() else None
         if loaded is None:
             left_out.append(f"{plotted.name}: no {set_name} scores in {scores}")

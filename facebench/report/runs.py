@@ -1,9 +1,10 @@
 """Run folders as the report reads them: discovery, the fields it reads, and teacher links.
 
-A **run folder** holds ``config.json`` and ``verify.json`` (``scores.csv`` and
-``profile.json`` optional); a **profile folder** holds ``profile.json`` and no
-``config.json``. Nothing else is read, so every number in a report traces to one of these
-files. The fields read, which train / distill / verify / profile write:
+A **run folder** (``facebench.runfolder``) holds ``config.json`` and ``verify.json``
+(``scores.csv`` and ``profile.json`` optional); a **profile folder** holds
+``profile.json`` and no ``config.json``. Nothing else is read, so every number in a
+report traces to one of these files. The fields read, which train / distill / verify /
+profile write:
 
 ``config.json`` (written by ``facebench.train.engine``; ``config`` is ``asdict`` of the run's config):
   - ``config.model``: zoo name of the trained network (for ``facebench distill``: the student).
@@ -31,40 +32,22 @@ files. The fields read, which train / distill / verify / profile write:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from facebench.distill.config import METHODS as DISTILL_METHODS
 from facebench.errors import FacebenchError
+from facebench.fileio import read_json
+from facebench.runfolder import CONFIG, PROFILE, VERIFY, RunFolder
 
-# method id in config.json -> (column id, the study's name)
-METHODS: dict[str, tuple[str, str]] = {
-    "none": ("vanilla", "Vanilla"),
-    "kd": ("kd", "SL KD"),
-    "adv": ("adv", "ADV KD"),
-    "emb": ("emb", "EMB KD"),
-}
-RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # as facebench.checkpoint resolves a run folder
+# method id in config.json -> (column id, the study's name), as each method's registration gives them
+METHODS: dict[str, tuple[str, str]] = {name: (m.column, m.title) for name, m in DISTILL_METHODS.items()}
 TAR_KEY = "tar_at_far_1e-03"  # the verify.json column Table 1 reports
 VERIFY_ROW_KEYS = ("set", "n_pairs", "accuracy", "accuracy_std")
 PROFILE_ROW_KEYS = ("model", "device", "dtype", "batch", "params_m", "size_mb", "gmacs", "gflops",
                     "latency_ms_mean", "latency_ms_std")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; a broken file -> FacebenchError naming file and line."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); rerun the step that wrote it") from None
-    except OSError as exc:
-        raise FacebenchError(f"{path}: unreadable ({exc.strerror})") from None
-    if not isinstance(data, dict):
-        raise FacebenchError(f"{path}: expected a JSON object at the top level")
-    return data
 
 
 def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:
@@ -77,9 +60,9 @@ def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:
 
 def _check_verify(verify: dict[str, Any], folder: Path) -> None:
     """A verify.json must hold rows with the fields the report reads, and meta."""
-    _require(verify, ("rows", "meta"), str(folder / "verify.json"))
+    _require(verify, ("rows", "meta"), str(folder / VERIFY))
     for k, row in enumerate(verify["rows"]):
-        _require(row, VERIFY_ROW_KEYS, f"{folder / 'verify.json'} rows[{k}]")
+        _require(row, VERIFY_ROW_KEYS, f"{folder / VERIFY} rows[{k}]")
 
 
 @dataclass
@@ -93,15 +76,15 @@ class Run:
 
     @classmethod
     def load(cls, path: Path, name: str) -> Run:
-        config = read_json(path / "config.json")
-        verify = read_json(path / "verify.json")
-        _require(config, ("config",), str(path / "config.json"))
-        _require(config["config"], ("model",), f"{path / 'config.json'} config")
+        folder = RunFolder(path)
+        config, verify = folder.read_config(), folder.read_verify()
+        _require(config, ("config",), str(folder / CONFIG))
+        _require(config["config"], ("model",), f"{folder / CONFIG} config")
         method = config["config"].get("method", "none")
         if method not in METHODS:
-            raise FacebenchError(f"{path / 'config.json'}: method {method!r} is not one of: {', '.join(METHODS)}")
+            raise FacebenchError(f"{folder / CONFIG}: method {method!r} is not one of: {', '.join(METHODS)}")
         if method != "none" and "teacher" in config:
-            _require(config["teacher"], ("model", "checkpoint"), f"{path / 'config.json'} teacher")
+            _require(config["teacher"], ("model", "checkpoint"), f"{folder / CONFIG} teacher")
         _check_verify(verify, path)
         return cls(path, name, config, verify)
 
@@ -109,7 +92,7 @@ class Run:
     def load_external(cls, path: Path, name: str, verify: dict[str, Any]) -> Run:
         """The verification of an external pretrained model (no config.json: see the module docstring)."""
         _check_verify(verify, path)
-        _require(verify["meta"], ("model_name", "model_source"), f"{path / 'verify.json'} meta")
+        _require(verify["meta"], ("model_name", "model_source"), f"{path / VERIFY} meta")
         config = {"config": {"model": verify["meta"]["model_name"]}, "external": verify["meta"]["model_source"]}
         return cls(path, name, config, verify)
 
@@ -143,14 +126,10 @@ class Run:
         """verify.json rows by set name."""
         return {row["set"]: row for row in self.verify["rows"]}
 
-    def checkpoint(self) -> Path | None:
-        """best.pt, else checkpoint.pt, else None."""
-        return next((self.path / n for n in RUN_CHECKPOINTS if (self.path / n).is_file()), None)
-
     @cached_property
     def checkpoint_hashes(self) -> set[str]:
         """SHA-256 of each checkpoint file in the folder (computed once, on demand)."""
-        return {file_sha256(self.path / n) for n in RUN_CHECKPOINTS if (self.path / n).is_file()}
+        return RunFolder(self.path).checkpoint_hashes()
 
 
 @dataclass
@@ -182,15 +161,6 @@ class Discovery:
     skipped: list[str] = field(default_factory=list)  # "<folder>: <why>" for incomplete run folders
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Discovery:
     """Run folders and profile files under ``runs_root`` (recursively), plus ``extra_profiles``.
 
@@ -205,21 +175,21 @@ def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Disco
         name = folder.relative_to(runs_root).as_posix()
         return folder.resolve().name if name == "." else name
 
-    for config in sorted(runs_root.rglob("config.json")):
+    for config in sorted(runs_root.rglob(CONFIG)):
         folder = config.parent
-        if (folder / "verify.json").is_file():
+        if (folder / VERIFY).is_file():
             found.runs.append(Run.load(folder, name_of(folder)))
         else:
             found.skipped.append(f"{folder}: config.json without verify.json (unfinished run)")
-    for verify in sorted(runs_root.rglob("verify.json")):
+    for verify in sorted(runs_root.rglob(VERIFY)):
         folder = verify.parent
-        if not (folder / "config.json").is_file():
+        if not (folder / CONFIG).is_file():
             data = read_json(verify)
             if data.get("meta", {}).get("external") is True:
                 found.runs.append(Run.load_external(folder, name_of(folder), data))
-    profile_files = sorted(runs_root.rglob("profile.json"))
+    profile_files = sorted(runs_root.rglob(PROFILE))
     for extra in extra_profiles or []:
-        path = extra / "profile.json" if extra.is_dir() else extra
+        path = extra / PROFILE if extra.is_dir() else extra
         if not path.is_file():
             raise FacebenchError(f"--profile {extra}: no profile.json there; write one with facebench profile --out DIR")
         if path.resolve() not in {p.resolve() for p in profile_files}:

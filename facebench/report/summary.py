@@ -15,12 +15,13 @@ from typing import Any
 
 from facebench.report.markdown import text_table
 from facebench.report.runs import METHODS, ProfileFile, Run
+from facebench.runfolder import CHECKPOINT
 
 
 def train_wall_s(run: Run) -> float:
     """Seconds from config.json's start time to checkpoint.pt's last write (NaN when either is missing)."""
     started = run.environment.get("time_utc")
-    checkpoint = run.path / "checkpoint.pt"
+    checkpoint = run.path / CHECKPOINT
     if not started or not checkpoint.is_file():
         return math.nan
     return checkpoint.stat().st_mtime - datetime.fromisoformat(started).timestamp()

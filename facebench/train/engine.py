@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from facebench.checkpoint import save_checkpoint
 from facebench.data.loaders import FaceLoader, default_workers
 from facebench.errors import FacebenchError
-from facebench.fileio import write_json_atomic
+from facebench.runfolder import BEST, CHECKPOINT, METRICS, VAL_LOG, RunFolder
 from facebench.train.config import AMP_DTYPES, OPTIMIZERS, SCHEDULES, EngineConfig
 from facebench.train.distributed import (
     DistInfo,
@@ -53,8 +53,6 @@ from facebench.train.logs import CsvLog, TensorBoard
 from facebench.train.sampler import ResumableSampler, SeededSamples
 from facebench.train.schedule import LRSchedule
 from facebench.train.state import (
-    BEST_NAME,
-    CHECKPOINT_NAME,
     capture_rng,
     load_training_checkpoint,
     restore_rng,
@@ -309,7 +307,7 @@ class Engine:
                 broadcast_buffers(self.dist, module)
         rng = gather_objects(self.dist, capture_rng())
         if self.dist.is_main:
-            save_checkpoint(self.run.run_dir / CHECKPOINT_NAME, self.model, model_name=self.run.model_name,
+            save_checkpoint(self.run.run_dir / CHECKPOINT, self.model, model_name=self.run.model_name,
                             embedding_size=self.run.embedding_size, config=self.run.config,
                             extra={"training": self._training_state(rng)})
         self.last_checkpoint_step = self.step
@@ -317,7 +315,7 @@ class Engine:
     def _resume(self) -> None:
         checkpoint = load_training_checkpoint(self.run.run_dir)
         state = checkpoint["extra"]["training"]
-        source = self.run.run_dir / CHECKPOINT_NAME
+        source = self.run.run_dir / CHECKPOINT
         if (state["world_size"], state["steps_per_epoch"]) != (self.dist.world_size, self.steps_per_epoch):
             raise FacebenchError(
                 f"{source}: saved by {state['world_size']} process(es) at {state['steps_per_epoch']} steps per epoch, "
@@ -339,7 +337,7 @@ class Engine:
 
     def _save_best(self, score: float) -> None:
         self.best = {"score": score, "step": self.step}
-        save_checkpoint(self.run.run_dir / BEST_NAME, self.model, model_name=self.run.model_name,
+        save_checkpoint(self.run.run_dir / BEST, self.model, model_name=self.run.model_name,
                         embedding_size=self.run.embedding_size, config=self.run.config, extra={"best": self.best})
 
     # ------------------------------------------------------------------- loop
@@ -390,7 +388,7 @@ class Engine:
             tensorboard.scalars(self.step, {k: v for k, v in row.items() if k not in ("step", "epoch")}, "train")
         bad = [n for n, v in zip(names, means, strict=True) if not math.isfinite(v)]
         if bad:
-            where = (f"{self.run.run_dir / CHECKPOINT_NAME} (step {self.last_checkpoint_step}) is the last good checkpoint"
+            where = (f"{self.run.run_dir / CHECKPOINT} (step {self.last_checkpoint_step}) is the last good checkpoint"
                      if self.last_checkpoint_step is not None else "no checkpoint was written yet")
             raise TrainingDiverged(
                 f"{bad[0]} became {means[names.index(bad[0])]} between steps {self.step - count + 1} and {self.step}; "
@@ -418,8 +416,7 @@ class Engine:
         from facebench.provenance import environment
 
         if self.dist.is_main:
-            path = self.run.run_dir / "config.json"
-            write_json_atomic(path, {
+            RunFolder(self.run.run_dir).write_config({
                 "config": self.run.config,
                 **self.run.info,
                 "world_size": self.dist.world_size,
@@ -449,8 +446,8 @@ class Engine:
             self._resume()
         self._write_config(resume)
         resume_step = self.step if resume else None
-        metrics = CsvLog(self.run.run_dir / "metrics.csv", resume_step)
-        val_log = CsvLog(self.run.run_dir / "val.csv", resume_step)
+        metrics = CsvLog(self.run.run_dir / METRICS, resume_step)
+        val_log = CsvLog(self.run.run_dir / VAL_LOG, resume_step)
         tensorboard = TensorBoard(self.run.run_dir, enabled=self.dist.is_main)
         window: dict[str, torch.Tensor] = {}
         count, started, run_started = 0, time.perf_counter(), time.perf_counter()

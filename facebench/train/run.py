@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -13,6 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from facebench.errors import FacebenchError
+from facebench.runfolder import CHECKPOINT, CONFIG, RunFolder
 from facebench.train.config import RESUME_OVERRIDABLE, TrainConfig
 from facebench.train.engine import (
     MODEL_KEY,
@@ -22,7 +22,6 @@ from facebench.train.engine import (
     RunSpec,
     check_config,
 )
-from facebench.train.state import CHECKPOINT_NAME
 
 
 @dataclass
@@ -63,10 +62,10 @@ def resume_config(run_dir: str | Path, overrides: Mapping[str, Any], cls: type[T
     """The config (a ``cls``) a run folder was started with; ``overrides`` (options given again) must agree
     with it, except where the run executes (device, workers, threads)."""
     run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not (run_dir / CHECKPOINT_NAME).is_file() or not path.is_file():
-        raise FacebenchError(f"--resume {run_dir}: not a run folder with config.json and {CHECKPOINT_NAME}")
-    saved = json.loads(path.read_text(encoding="utf-8"))["config"]
+    folder = RunFolder(run_dir)
+    if not folder.has(CHECKPOINT) or not folder.has(CONFIG):
+        raise FacebenchError(f"--resume {run_dir}: not a run folder with {CONFIG} and {CHECKPOINT}")
+    saved = folder.read_config()["config"]
     known = {f.name for f in fields(cls)}
     config = cls(**{k: v for k, v in saved.items() if k in known})
     for key, value in overrides.items():
@@ -84,11 +83,13 @@ def resume_config(run_dir: str | Path, overrides: Mapping[str, Any], cls: type[T
 def check_train_config(config: TrainConfig) -> None:
     """Refuse bad options before any data is read or process group joined."""
     from facebench.data.images import check_align
+    from facebench.external import refuse_external
     from facebench.models import model_spec
     from facebench.models.heads import head_spec
 
     if not config.model or not config.data:
         raise FacebenchError("give --model NAME and --data DIR|train.rec (or --resume RUN_DIR)")
+    refuse_external(config.model)
     model_spec(config.model)
     head_spec(config.head)
     check_align(config.align)
@@ -123,7 +124,7 @@ def train(
 
     check_train_config(config)
     run_dir = run_dir_of(config)
-    if not resume and (run_dir / CHECKPOINT_NAME).exists():
+    if not resume and (run_dir / CHECKPOINT).exists():
         raise FacebenchError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
     val_sets = load_val_sets(config.val, config.val_folds) if config.val else []
     info = init_distributed(config.device)

@@ -19,9 +19,7 @@ import torch
 
 from facebench.checkpoint import load_checkpoint
 from facebench.errors import FacebenchError
-
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.pt"
+from facebench.runfolder import CHECKPOINT
 
 
 def seed_everything(seed: int) -> None:
@@ -56,11 +54,11 @@ def restore_rng(state: dict[str, Any]) -> None:
 def load_training_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     """``run_dir/checkpoint.pt`` with its training state; FacebenchError when it cannot be resumed."""
     run_dir = Path(run_dir)
-    path = run_dir / CHECKPOINT_NAME
+    path = run_dir / CHECKPOINT
     if not run_dir.is_dir():
         raise FacebenchError(f"--resume {run_dir}: no such run folder")
     if not path.is_file():
-        raise FacebenchError(f"--resume {run_dir}: no {CHECKPOINT_NAME} in it; the run stopped before its first "
+        raise FacebenchError(f"--resume {run_dir}: no {CHECKPOINT} in it; the run stopped before its first "
                              "checkpoint, start it again without --resume")
     checkpoint = load_checkpoint(path)
     if "training" not in checkpoint.get("extra", {}):

@@ -11,60 +11,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from facebench.checkpoint import ResolvedModel
 from facebench.data import PairSet, read_pairs
 from facebench.errors import FacebenchError
-from facebench.eval.verification import kfold_ids
-from facebench.eval.verify import check_pair_set, score_pair_sets, write_outputs
+from facebench.eval.verify import check_pair_set, first_folds, score_pair_sets, write_outputs
+from facebench.modelspec import ResolvedModel
 
 REPORTED = ("accuracy", "accuracy_std", "eer", "roc_auc")
 REPORTED_FAR = "1e-03"  # TAR@FAR reported per validation
 
 
-def parse_val_option(values: list[str]) -> dict[str, str]:
-    """``--val NAME=PATH`` (repeatable) -> {name: path}; a bare PATH is named by its stem."""
-    sets: dict[str, str] = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep:
-            name, path = Path(value).stem, value
-        if not name or not path:
-            raise FacebenchError(f"--val {value!r}: expected NAME=PATH, e.g. --val lfw=data/lfw/pairs.txt")
-        if name in sets:
-            raise FacebenchError(f"--val {value!r}: the name {name!r} is used twice; give each set its own name")
-        sets[name] = path
-    return sets
-
-
-def first_folds(pairs: PairSet, k: int) -> PairSet:
-    """The pairs of folds 0..k-1 (the file's folds, else contiguous 10-fold) and only the images they use."""
-    if k < 2:
-        raise FacebenchError(f"--val-folds {k}: the k-fold protocol needs at least 2 folds")
-    folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
-    if k >= int(folds.max()) + 1:
-        return pairs
-    keep = folds < k
-    used = np.unique(np.concatenate([pairs.left[keep], pairs.right[keep]]))
-    position = np.full(len(pairs.images), -1, dtype=np.int64)
-    position[used] = np.arange(len(used))
-    return PairSet(
-        name=pairs.name, source=pairs.source, images=[pairs.images[i] for i in used],
-        left=position[pairs.left[keep]], right=position[pairs.right[keep]], issame=pairs.issame[keep],
-        folds=folds[keep], lines=pairs.lines[keep] if pairs.lines is not None else None,
-    )  # fmt: skip
-
-
-def load_val_sets(sets: dict[str, str], folds: int | None) -> list[PairSet]:
-    """Read and check every pairs set before training starts (a bad file fails fast, not after an epoch)."""
+def load_val_sets(sets: dict[str, str], folds: int | None, option: str = "--val-folds") -> list[PairSet]:
+    """Read and check every pairs set before training starts (a bad file fails fast, not after an epoch);
+    ``folds``: keep the first k (``option`` names that setting in errors)."""
     loaded = []
     for name, path in sets.items():
         pairs = read_pairs(path)
         pairs.name = name
-        pairs = first_folds(pairs, folds) if folds is not None else pairs
+        pairs = first_folds(pairs, folds, option) if folds is not None else pairs
         check_pair_set(pairs)
         loaded.append(pairs)
     return loaded

