@@ -10,7 +10,8 @@ through it. A run folder (``facebench train|distill|verify|profile --out DIR``) 
 - ``best.pt``: the weights that scored best in validation (backbone only);
 - ``metrics.csv``, ``val.csv``: the training and validation logs;
 - ``verify.{json,md,csv}``, ``scores.csv``: a verification (``facebench verify``);
-- ``profile.{json,md,csv}``: a profile (``facebench profile``);
+- ``profile.{json,md,csv}``: a profile (``facebench profile``); ``video_profile.{json,md,csv}``:
+  a video profile (``facebench profile --video``);
 - a bench's runs folder also holds ``bench.json``, the bench's log.
 
 Its state: **absent** (no ``config.json`` or no ``checkpoint.pt``), **partial** (the last
@@ -38,6 +39,7 @@ VERIFY = f"{VERIFY_STEM}.json"
 SCORES = "scores.csv"
 PROFILE_STEM = "profile"
 PROFILE = f"{PROFILE_STEM}.json"
+VIDEO_PROFILE_STEM = "video_profile"
 BENCH_LOG = "bench.json"
 CHECKPOINTS = (BEST, CHECKPOINT)
 ABSENT, PARTIAL, COMPLETE = "absent", "partial", "complete"
@@ -97,6 +99,10 @@ class RunFolder:
     def write_profile(self, rows: list[dict[str, Any]], *, title: str, meta: dict[str, Any]) -> list[Path]:
         """profile.{csv,md,json}, each atomically."""
         return write_tables(rows, self.path, PROFILE_STEM, title=title, meta=meta)
+
+    def write_video_profile(self, rows: list[dict[str, Any]], *, title: str, meta: dict[str, Any]) -> list[Path]:
+        """video_profile.{csv,md,json}, each atomically."""
+        return write_tables(rows, self.path, VIDEO_PROFILE_STEM, title=title, meta=meta)
 
     def teacher(self) -> dict[str, Any] | None:
         """The teacher a distilled run learnt from (config.json's ``teacher``), or None."""

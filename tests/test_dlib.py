@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from facebench.cli import app
 from facebench.errors import FacebenchError
-from facebench.external import ExternalSpec, list_external, register_external
+from facebench.external import ExternalSpec, list_external, refuse_external, register_external
 from facebench.external.embed_cache import EmbeddingCache, content_digest
-from facebench.models import create_model, list_models, model_spec
+from facebench.models import create_model, list_models
 
 LFW_PERSON = ("Aaron_Peirsol", 1, 4)  # two images of one person (a matched pair in pairs.txt)
 LFW_OTHER = ("Abdullah_Gul", 1)
@@ -42,10 +42,11 @@ def hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
 
 def test_dlib_is_registered_as_external_not_as_zoo() -> None:
     assert "dlib" in list_external() and "dlib" not in list_models()
-    with pytest.raises(FacebenchError, match="dlib is an external pretrained model .* no zoo architecture"):
+    with pytest.raises(FacebenchError, match="unknown model 'dlib'"):  # the zoo is a leaf: it knows no external model
         create_model("dlib")
-    with pytest.raises(FacebenchError, match="external pretrained model"):
-        model_spec("dlib")
+    with pytest.raises(FacebenchError, match="dlib is an external pretrained model .* no zoo architecture"):
+        refuse_external("dlib")  # what train and distill --student say
+    refuse_external("r18")
     with pytest.raises(ValueError, match="already registered"):
         register_external(ExternalSpec("dlib", "again", 128, dict))
     with pytest.raises(ValueError, match="already registered"):

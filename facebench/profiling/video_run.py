@@ -29,7 +29,7 @@ from facebench.profiling.video import (
     video_models,
 )
 from facebench.provenance import environment
-from facebench.tables import write_tables
+from facebench.runfolder import RunFolder
 
 DEFAULT_DETECTOR = "mtcnn"  # when --detector is not given
 
@@ -139,7 +139,7 @@ def write_video_profile(
         "annotated_video": str(plan.save_annotated) if plan.save_annotated else None,
         "environment": environment(),
     }
-    return write_tables(rows, out_dir, "video_profile", title="facebench profile --video", meta=meta), meta
+    return RunFolder(out_dir).write_video_profile(list(rows), title="facebench profile --video", meta=meta), meta
 
 
 def _protocol(config: VideoConfig) -> dict[str, str]:
