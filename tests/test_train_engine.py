@@ -17,6 +17,7 @@ from facebench.checkpoint import load_checkpoint
 from facebench.cli import app
 from facebench.data import PairSet
 from facebench.errors import FacebenchError
+from facebench.eval.verify import first_folds, parse_named_pairs
 from facebench.models import registry
 from facebench.modelspec import resolve_model
 from facebench.train import losses
@@ -25,7 +26,6 @@ from facebench.train.logs import CsvLog
 from facebench.train.run import resume_config, train
 from facebench.train.sampler import ResumableSampler, augmentation_seed
 from facebench.train.schedule import LRSchedule
-from facebench.eval.verify import first_folds, parse_named_pairs
 
 
 @pytest.fixture(autouse=True)

@@ -68,8 +68,8 @@ ConfigT = TypeVar("ConfigT", bound=TrainConfig)
 def config_from_options(cls: type[ConfigT], options: Mapping[str, Any]) -> ConfigT:
     """The ``cls`` built from the options given (not None), or with --resume the run folder's config they must
     agree with; shared by train and distill so both read their options the same way."""
-    from facebench.train.run import resume_config
     from facebench.eval.verify import parse_named_pairs
+    from facebench.train.run import resume_config
 
     given = {f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None}
     if options["val"]:

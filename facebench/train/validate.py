@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from facebench.data import PairSet, read_pairs
-from facebench.errors import FacebenchError
 from facebench.eval.verify import check_pair_set, first_folds, score_pair_sets, write_outputs
 from facebench.modelspec import ResolvedModel
 
