@@ -50,9 +50,10 @@ class Spec:
     path: Path | None = None  # the checkpoint file
 
 
-def parse_spec(spec: str, purpose: str = MODEL, runs_root: Path = RUNS_ROOT) -> Spec:
-    """Read ``spec`` for ``purpose`` (MODEL or TEACHER) by the module's rules; FacebenchError when it names nothing."""
-    option = f"--{purpose}"
+def parse_spec(spec: str, purpose: str = MODEL, runs_root: Path = RUNS_ROOT, option: str | None = None) -> Spec:
+    """Read ``spec`` for ``purpose`` (MODEL or TEACHER) by the module's rules; FacebenchError naming ``option``
+    (default ``--<purpose>``) when it names nothing."""
+    option = option or f"--{purpose}"
     path = Path(spec)
     if not path.exists() and spec in list_external():
         return Spec("external", spec)
@@ -142,9 +143,9 @@ class ModelRecipe:
     external: bool = False
 
 
-def model_recipe(spec: str) -> ModelRecipe:
+def model_recipe(spec: str, option: str = "--model") -> ModelRecipe:
     """``--model``/``--models``: the model ``spec`` names (module rules), read but not built."""
-    parsed = parse_spec(spec, MODEL)
+    parsed = parse_spec(spec, MODEL, option=option)
     if parsed.kind == "checkpoint":
         source = parsed.path
         checkpoint = load_checkpoint(source)

@@ -14,7 +14,7 @@ from train_helpers import make_faces, write_pairs_csv
 from typer.testing import CliRunner
 
 from facebench.bench.plan import plan_steps
-from facebench.bench.presets import CPU_SMALL
+from facebench.bench.presets import PRESETS, Preset
 from facebench.bench.steps import VerifyStep
 from facebench.cli import app
 
@@ -49,10 +49,10 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_verify_command_reproduces_the_bench_step_with_folds(faces: Path, tmp_path: Path) -> None:
     run = train_run(faces, tmp_path / "run", TINY)
-    step = VerifyStep("verify tiny", run, {"pairs4": str(faces / "pairs4.csv")}, 2, False, 16, "cpu", "center")
+    step = VerifyStep("verify tiny", run, {"lfw": str(faces / "pairs4.csv")}, 2, False, 16, "cpu", "center")
     step.run(Console(quiet=True), resume=False)
     command = step.command()
-    assert "#" not in command and " --folds 2 " in command
+    assert "#" not in command and " --folds 2 " in command and " --pairs lfw=" in command  # the bench's set name
     words = shlex.split(command)
     assert words[:2] == ["facebench", "verify"]
     by_hand = tmp_path / "by-hand"
@@ -64,7 +64,7 @@ def test_verify_command_reproduces_the_bench_step_with_folds(faces: Path, tmp_pa
     untimed = lambda rows: [{k: v for k, v in r.items() if k not in TIME_FIELDS} for r in rows]  # noqa: E731
     assert untimed(bench["rows"]) == untimed(hand["rows"])
     (row,) = bench["rows"]
-    assert (row["n_pairs"], row["n_folds"], row["folds"]) == (16, 2, 2)
+    assert (row["set"], row["n_pairs"], row["n_folds"], row["folds"]) == ("lfw", 16, 2, 2)
     assert bench["meta"]["folds"] == hand["meta"]["folds"] == 2
     assert bench["meta"]["stage"] == "final" and "stage" not in hand["meta"] and "stage" not in row
     assert (run / "scores.csv").read_text() == (by_hand / "scores.csv").read_text()
@@ -83,9 +83,10 @@ def test_verify_refuses_folds_the_file_lacks(faces: Path, tmp_path: Path, folds:
     assert not (tmp_path / "out").exists()
 
 
-def test_every_cpu_small_command_names_options_of_its_subcommand() -> None:
+@pytest.mark.parametrize("preset", PRESETS.values(), ids=list(PRESETS))
+def test_every_printed_command_names_options_of_its_subcommand(preset: Preset) -> None:
     group = typer.main.get_command(app)
-    for step in plan_steps(CPU_SMALL, Path("runs/x"), Path("reports")):
+    for step in plan_steps(preset, Path("runs/x"), Path("reports")):
         words = shlex.split(step.command())
         assert words[0] == "facebench" and words[1] in group.commands, step.command()
         params = group.commands[words[1]].params

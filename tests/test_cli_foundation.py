@@ -72,7 +72,7 @@ def test_profile_writes_three_files_with_the_columns(runner, tmp_path) -> None:
 
 def test_unknown_model_is_one_line_exit_2_and_writes_nothing(runner, tmp_path) -> None:
     result = runner.invoke(app, ["profile", "--models", "r18,resnet9000", "--out", str(tmp_path / "p")])
-    assert_one_line_error(result, "unknown model 'resnet9000'", "r18", "mobilenet")
+    assert_one_line_error(result, "--models resnet9000: not a run folder, checkpoint file or zoo model", "r18", "mobilenet")
     assert not (tmp_path / "p").exists()
 
 

@@ -66,3 +66,18 @@ def test_seeded_zoo_weights_repeat_and_leave_the_global_generator_alone() -> Non
     first, second = seeded_zoo_model("mbf"), seeded_zoo_model("mbf")
     assert torch.equal(torch.get_rng_state(), before)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+
+
+def test_profile_reads_models_through_the_resolver(tmp_path: Path) -> None:
+    """profile --models takes a run folder like verify --model: its checkpoint counts as its architecture."""
+    from facebench.checkpoint import save_checkpoint
+    from facebench.profiling.profile import profile_models
+    from facebench.profiling.runtime import RuntimeConfig
+
+    save_checkpoint(tmp_path / "run" / BEST, seeded_zoo_model("mbf"), model_name="mbf", embedding_size=512, config={})
+    config = RuntimeConfig(torch.device("cpu"), "fp32", batch_size=1, warmup=0, iters=1, threads=1)
+    zoo, run = profile_models(["mbf", str(tmp_path / "run")], config)
+    assert run["model"] == str(tmp_path / "run")
+    assert (run["params_m"], run["gmacs"], run["size_mb"]) == (zoo["params_m"], zoo["gmacs"], zoo["size_mb"])
+    with pytest.raises(FacebenchError, match="^--models nope: not a run folder"):
+        profile_models(["mbf", "nope"], config)

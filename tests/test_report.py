@@ -206,3 +206,15 @@ def test_check_reads_run_folders_against_the_report(study: Path, report: Path, t
     (runs / "tiny-emb" / "verify.json").write_text(json.dumps(verify))
     dropped = CliRunner().invoke(app, ["check", "--baseline", str(baseline), "--current", str(runs)])
     assert dropped.exit_code == 1 and "EMB KD" in dropped.output and "-1.00 pp" in dropped.output
+
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def test_committed_table1_rebuilds_from_the_committed_run_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reports/table1.md is what `cd reports && facebench report --runs runs/cpu-small` makes of reports/runs."""
+    shutil.copytree(REPORTS / "runs", tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)  # table1.md names each cell's folder as runs/cpu-small/<run>
+    result = CliRunner().invoke(app, ["report", "--runs", "runs/cpu-small", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "table1.md").read_text() == (REPORTS / "table1.md").read_text()

@@ -22,8 +22,8 @@ def parse_model_list(models: str) -> list[str]:
 @command("profile")
 def profile(
     models: str = typer.Option(
-        "r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`) or external models (dlib); "
-        "with --video: zoo names (untrained, seeded), run folders or checkpoint files."),
+        "r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`; seeded random weights), run "
+        "folders (their best.pt, else checkpoint.pt), checkpoint files or external models (dlib; not with --video)."),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),

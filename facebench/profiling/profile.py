@@ -11,7 +11,7 @@ import torch
 from facebench.device import device_name
 from facebench.errors import FacebenchError
 from facebench.external import external_spec, load_external
-from facebench.models import create_model, model_spec
+from facebench.modelspec import model_recipe
 from facebench.profiling.memory import CpuPeakRss, nvml_device_used_mb
 from facebench.profiling.runtime import RuntimeConfig, latency_summary, measure_runtime
 from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, static_metrics
@@ -33,27 +33,30 @@ def profile_models(
 ) -> list[dict[str, Any]]:
     """One result row per model: settings, static metrics, latency and memory.
 
-    All names are validated before any work starts. ``on_model_start(name, total_iters)``
-    and ``on_iter()`` drive a progress display.
+    ``names`` are model specs (``facebench.modelspec``: zoo names, run folders, checkpoint
+    files, external models), all read and checked before any work starts. Latency and
+    counts do not depend on the weights, so a zoo name (seeded random weights) measures
+    its architecture. ``on_model_start(name, total_iters)`` and ``on_iter()`` drive a
+    progress display.
     """
-    for name in names:
-        if external_spec(name) is None:
-            model_spec(name)
-        elif config.precision != "fp32" or config.channels_last:
+    recipes = [model_recipe(name, "--models") for name in names]
+    for name, recipe in zip(names, recipes, strict=True):
+        if not recipe.external:
+            continue
+        if config.precision != "fp32" or config.channels_last:
             raise FacebenchError(f"{name} runs in fp32 without channels-last only; profile it without those options")
-        else:
-            load_external(name)  # not installed -> one line saying how, before any work
+        load_external(name)  # not installed -> one line saying how, before any work
     baseline_mb = nvml_device_used_mb(config.device) if config.device.type == "cuda" else float("nan")
     threads = config.threads if config.threads is not None else torch.get_num_threads()
     rows = []
-    for name in names:
-        if external_spec(name) is not None:
+    for name, recipe in zip(names, recipes, strict=True):
+        if recipe.external:
             rows.append(profile_external(name, config, on_model_start, on_iter))
             continue
-        static = static_metrics(create_model(name))
+        static = static_metrics(recipe.build())
         if on_model_start:
             on_model_start(name, config.warmup + config.iters)
-        runtime = measure_runtime(lambda: create_model(name), config, on_iter, baseline_mb)
+        runtime = measure_runtime(recipe.build, config, on_iter, baseline_mb)
         rows.append(
             {
                 "model": name,

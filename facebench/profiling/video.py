@@ -223,7 +223,7 @@ def video_models(specs: Sequence[str]) -> list[ModelRecipe]:
     read before any pass; external models are refused (they align and embed their own chips)."""
     recipes = []
     for spec in specs:
-        recipe = model_recipe(spec)
+        recipe = model_recipe(spec, "--models")
         if recipe.external:
             raise FacebenchError(f"--models {spec}: external models crop and align faces their own way, so "
                                  "profile --video cannot time them; give zoo names, run folders or checkpoints")  # fmt: skip
