@@ -6,8 +6,9 @@ comparable and a half-finished one can be resumed. Input resolution is not a set
 every zoo model takes 112x112 faces (``facebench.input_spec``).
 
 ``cpu-small`` (this repository's committed reports) is sized for about 45 minutes on 2 CPU
-cores. Wall times of the committed run (2 cores, with a one-core dlib job beside it most
-of the time; 47.5 min in all):
+cores. Wall times of a run on an AMD EPYC (2 cores, with a one-core dlib job beside it most
+of the time; 47.5 min in all; the committed reports' run took 38.5 min on an Intel Xeon,
+each step's time in reports/summary.md):
   teacher r18, 1 epoch of the 5,373-image CelebA subset           9.2 min
   mobilenet none (vanilla), 1 epoch                                6.6 min
   mobilenet kd / adv / emb, 1 epoch each, teacher forward too     7.6 / 5.2 / 4.9 min
@@ -108,7 +109,7 @@ CPU_SMALL = Preset(
     profile_threads=2,
     profile_warmup=10,
     profile_iters=50,
-    expected="about 45-50 min on 2 CPU cores (47.5 min measured, dlib included; longer under load)",
+    expected="about 40-50 min on 2 CPU cores (38.5-47.5 min measured, dlib included; longer under load)",
     device="cpu",
     external_teachers=("dlib",),
 )
