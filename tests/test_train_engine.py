@@ -207,6 +207,8 @@ def test_val_option_and_fold_subsets() -> None:
     assert parse_named_pairs(["lfw=a/pairs.txt", "b/cfp.bin"]) == {"lfw": "a/pairs.txt", "cfp": "b/cfp.bin"}
     with pytest.raises(FacebenchError, match="used twice"):
         parse_named_pairs(["x=a.txt", "x=b.txt"])
+    # two files of one stem (verify --pairs a/pairs.txt --pairs b/pairs.txt): numbered, as verify always named them
+    assert parse_named_pairs(["a/pairs.txt", "b/pairs.txt"]) == {"pairs": "a/pairs.txt", "pairs_2": "b/pairs.txt"}
     images = [f"img{i}.jpg" for i in range(8)]
     left, right = np.array([0, 1, 2, 3, 4, 5, 6, 7]), np.array([1, 2, 3, 0, 5, 6, 7, 4])
     folds = np.array([0, 0, 1, 1, 2, 2, 3, 3])

@@ -83,9 +83,9 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
 
 def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
     """Refuse, before the first step, what would fail hours in: missing data, pairs or models."""
+    from facebench.eval.verify import load_pair_sets
     from facebench.external import load_external
     from facebench.models import model_spec
-    from facebench.train.validate import load_val_sets
 
     for name in (preset.teacher, *preset.students):
         model_spec(name)
@@ -96,7 +96,7 @@ def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
     if any(isinstance(s, TrainingStep) for s in pending) and not Path(preset.data).exists():
         raise FacebenchError(f"--data {preset.data}: no such file or folder")
     if any(isinstance(s, VerifyStep) for s in pending):
-        load_val_sets(preset.verify_sets, preset.verify_folds)
+        load_pair_sets(preset.verify_sets, preset.verify_folds, "--folds")
 
 
 def overview(steps: list[Step], states: list[str], walls: list[float | None], title: str) -> Table:

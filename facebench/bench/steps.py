@@ -147,12 +147,11 @@ class VerifyStep:
 
     def run(self, console: Console, resume: bool) -> None:
         from facebench.device import resolve_device
-        from facebench.eval.verify import run_settings, score_pair_sets, write_outputs
+        from facebench.eval.verify import load_pair_sets, run_settings, score_pair_sets, write_outputs
         from facebench.modelspec import resolve_model
-        from facebench.train.validate import load_val_sets
 
         device = resolve_device(self.device)
-        sets = load_val_sets(self.sets, self.folds, option="--folds")
+        sets = load_pair_sets(self.sets, self.folds, "--folds")
         resolved = resolve_model(self.model)
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
                                  flip=self.flip)

@@ -31,21 +31,15 @@ def verify(
 
     Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
     """
-    from facebench.data import read_pairs
     from facebench.data.images import check_align
     from facebench.device import resolve_device
-    from facebench.eval.verify import first_folds, parse_named_pairs, run_settings, score_pair_sets, write_outputs
+    from facebench.eval.verify import load_pair_sets, parse_named_pairs, run_settings, score_pair_sets, write_outputs
     from facebench.modelspec import resolve_model
 
     check_align(align)
     torch_device = resolve_device(device)
-    sets = []
-    for name, path in parse_named_pairs(pairs, "--pairs").items():
-        pair_set = read_pairs(Path(path), format, images_root)
-        pair_set.name = name
-        sets.append(pair_set)
-    if folds is not None:
-        sets = [first_folds(pair_set, folds) for pair_set in sets]
+    named = parse_named_pairs(pairs, "--pairs")
+    sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root)
     resolved = resolve_model(model)
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
     settings = run_settings(resolved, torch_device, batch_size, flip, align, folds)

@@ -8,6 +8,7 @@ pair), roc.png and scores.png.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facebench.data import PairSet
+from facebench.data import PairSet, read_pairs
 from facebench.errors import FacebenchError
 from facebench.eval.embed import embed_images
 from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
@@ -70,18 +71,41 @@ def check_pair_set(pairs: PairSet) -> None:
 
 
 def parse_named_pairs(values: list[str], option: str = "--val") -> dict[str, str]:
-    """``--val``/``--pairs`` ``NAME=PATH`` (repeatable) -> {name: path}; a bare PATH is named by its stem."""
+    """``--val``/``--pairs`` ``NAME=PATH`` (repeatable) -> {name: path}; a bare PATH is named by its stem,
+    numbered when an earlier set has that name; a NAME given twice is refused."""
     sets: dict[str, str] = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or Path(value).exists():
-            name, path = Path(value).stem, value
+            name, path = _numbered(Path(value).stem, sets), value
         if not name or not path:
             raise FacebenchError(f"{option} {value!r}: expected NAME=PATH, e.g. {option} lfw=data/lfw/pairs.txt")
         if name in sets:
             raise FacebenchError(f"{option} {value!r}: the name {name!r} is used twice; give each set its own name")
         sets[name] = path
     return sets
+
+
+def load_pair_sets(sets: dict[str, str], folds: int | None, option: str, *, format: str = "auto",
+                   images_root: str | Path | None = None) -> list[PairSet]:
+    """Read and check every named pairs set before any embedding (a bad file fails fast, not after an epoch);
+    ``folds``: keep the first k (``option`` names that setting in errors)."""
+    loaded = []
+    for name, path in sets.items():
+        pairs = read_pairs(path, format, images_root)
+        pairs.name = name
+        pairs = first_folds(pairs, folds, option) if folds is not None else pairs
+        check_pair_set(pairs)
+        loaded.append(pairs)
+    return loaded
+
+
+def _numbered(name: str, taken: Collection[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... when it is taken."""
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
 
 
 def first_folds(pairs: PairSet, k: int, option: str = "--folds") -> PairSet:
@@ -114,10 +138,7 @@ def unique_names(sets: list[PairSet]) -> list[str]:
     """Set names for outputs: the file stems, numbered when two sets share one."""
     names: list[str] = []
     for pairs in sets:
-        name, k = pairs.name, 2
-        while name in names:
-            name, k = f"{pairs.name}_{k}", k + 1
-        names.append(name)
+        names.append(_numbered(pairs.name, names))
     return names
 
 

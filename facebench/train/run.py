@@ -115,18 +115,19 @@ def train(
     student built, so both are identical to plain training under the same seed.
     """
     from facebench.data.loaders import open_dataset
+    from facebench.eval.verify import load_pair_sets
     from facebench.models import create_model
     from facebench.models.heads import create_head
     from facebench.train.distributed import init_distributed, shutdown
     from facebench.train.losses import HEAD_KEY, margin_loss
     from facebench.train.state import seed_everything
-    from facebench.train.validate import PairsValidator, load_val_sets
+    from facebench.train.validate import PairsValidator
 
     check_train_config(config)
     run_dir = run_dir_of(config)
     if not resume and (run_dir / CHECKPOINT).exists():
         raise FacebenchError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
-    val_sets = load_val_sets(config.val, config.val_folds) if config.val else []
+    val_sets = load_pair_sets(config.val, config.val_folds, "--val-folds") if config.val else []
     info = init_distributed(config.device)
     try:
         dataset = open_dataset(config.data, train=True, align=config.align)

@@ -14,25 +14,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facebench.data import PairSet, read_pairs
-from facebench.eval.verify import check_pair_set, first_folds, score_pair_sets, write_outputs
+from facebench.data import PairSet
+from facebench.eval.verify import score_pair_sets, write_outputs
 from facebench.modelspec import ResolvedModel
 
 REPORTED = ("accuracy", "accuracy_std", "eer", "roc_auc")
 REPORTED_FAR = "1e-03"  # TAR@FAR reported per validation
-
-
-def load_val_sets(sets: dict[str, str], folds: int | None, option: str = "--val-folds") -> list[PairSet]:
-    """Read and check every pairs set before training starts (a bad file fails fast, not after an epoch);
-    ``folds``: keep the first k (``option`` names that setting in errors)."""
-    loaded = []
-    for name, path in sets.items():
-        pairs = read_pairs(path)
-        pairs.name = name
-        pairs = first_folds(pairs, folds, option) if folds is not None else pairs
-        check_pair_set(pairs)
-        loaded.append(pairs)
-    return loaded
 
 
 class PairsValidator:
