@@ -39,7 +39,8 @@ def verify(
     check_align(align)
     torch_device = resolve_device(device)
     named = parse_named_pairs(pairs, "--pairs")
-    sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root)
+    # each set's fold check comes after the model is read (score_pair_sets), as verify has always reported it
+    sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root, check=False)
     resolved = resolve_model(model)
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
     settings = run_settings(resolved, torch_device, batch_size, flip, align, folds)

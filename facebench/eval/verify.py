@@ -87,15 +87,16 @@ def parse_named_pairs(values: list[str], option: str = "--val") -> dict[str, str
 
 
 def load_pair_sets(sets: dict[str, str], folds: int | None, option: str, *, format: str = "auto",
-                   images_root: str | Path | None = None) -> list[PairSet]:
-    """Read and check every named pairs set before any embedding (a bad file fails fast, not after an epoch);
-    ``folds``: keep the first k (``option`` names that setting in errors)."""
+                   images_root: str | Path | None = None, check: bool = True) -> list[PairSet]:
+    """Read every named pairs set and, with ``check``, refuse one the protocol cannot score (a bad file fails
+    fast, not after an epoch); ``folds``: keep the first k (``option`` names that setting in errors)."""
     loaded = []
     for name, path in sets.items():
         pairs = read_pairs(path, format, images_root)
         pairs.name = name
         pairs = first_folds(pairs, folds, option) if folds is not None else pairs
-        check_pair_set(pairs)
+        if check:
+            check_pair_set(pairs)
         loaded.append(pairs)
     return loaded
 
