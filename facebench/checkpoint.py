@@ -62,20 +62,39 @@ def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and validate a checkpoint onto the CPU; any unreadable or foreign file -> FacebenchError."""
-    path = Path(path)
-    if not path.is_file():
-        raise FacebenchError(f"checkpoint {path} not found; pass a run folder, a .pt file or a zoo model name")
+def _torch_load(path: Path, what: str) -> Any:
+    """``torch.load`` with ``weights_only=True`` onto the CPU; any unreadable or unsafe file -> FacebenchError."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file (pickle, zip, EOF, ...)
         message = str(exc).strip()
         if "Weights only load failed" in message:
             reason = "it holds Python objects besides tensors and plain values, refused for safety"
         else:
             reason = (message.splitlines() or [type(exc).__name__])[0]
-        raise FacebenchError(f"{path}: unreadable checkpoint ({reason}); re-save it or pick another file") from None
+        raise FacebenchError(f"{path}: unreadable {what} ({reason}); re-save it or pick another file") from None
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights in ``path``: a plain state dict (name -> tensor, as published weights come) or a facebench
+    checkpoint's ``state_dict``; anything else -> FacebenchError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacebenchError(f"--weights {path}: no such file")
+    data = _torch_load(path, "weights file")
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
+        data = data.get("state_dict")
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise FacebenchError(f"--weights {path}: not a state dict (a mapping of names to tensors)")
+    return data
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint onto the CPU; any unreadable or foreign file -> FacebenchError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacebenchError(f"checkpoint {path} not found; pass a run folder, a .pt file or a zoo model name")
+    checkpoint = _torch_load(path, "checkpoint")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise FacebenchError(
             f"{path}: not a facebench checkpoint (no format={CHECKPOINT_FORMAT!r}); "

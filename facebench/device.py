@@ -1,4 +1,4 @@
-"""Resolve ``--device`` choices and describe the hardware a number was measured on."""
+"""Resolve ``--device`` and ``--precision`` choices and describe the hardware a number was measured on."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from facebench.errors import FacebenchError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -58,3 +60,30 @@ def device_name(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"cpu ({cpu_name()})"
+
+
+def check_precision(device: torch.device, precision: str) -> torch.dtype:
+    """The torch dtype for ``precision`` after checking that ``device`` runs it (FacebenchError if not)."""
+    if precision not in PRECISIONS:
+        raise FacebenchError(f"--precision {precision!r} is not one of: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name(device)
+        raise FacebenchError(f"--precision bf16: {name} does not support bfloat16; use fp16 or fp32")
+    try:
+        _probe_dtype(device, dtype)
+    except (RuntimeError, NotImplementedError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise FacebenchError(
+            f"--precision {precision} is not supported on {device.type} by torch {torch.__version__} "
+            f"({first_line}); use --precision fp32"
+        ) from None
+    return dtype
+
+
+def _probe_dtype(device: torch.device, dtype: torch.dtype) -> None:
+    """Run the layer types the zoo uses once in ``dtype``; raises when the backend lacks a kernel."""
+    probe = nn.Sequential(nn.Conv2d(3, 4, 3, groups=1), nn.BatchNorm2d(4), nn.PReLU(4), nn.Flatten(), nn.LazyLinear(2))
+    with torch.inference_mode():
+        probe(torch.zeros(1, 3, 8, 8))  # materialise the lazy layer in fp32 first
+        probe.to(device=device, dtype=dtype).eval()(torch.zeros(1, 3, 8, 8, device=device, dtype=dtype))

@@ -11,7 +11,7 @@ from typer.core import TyperGroup, TyperOption
 from facebench.cli import app, distill_cmd
 
 DISTILL_OPTIONS = [
-    "--teacher", "--student", "--method",
+    "--teacher", "--teacher-weights", "--student", "--method",
     "--data", "--head", "--epochs", "--batch-size", "--lr", "--optimizer", "--weight-decay", "--schedule",
     "--warmup-epochs", "--out", "--val", "--val-every", "--val-folds", "--val-flip", "--no-val-flip",
     "--val-batch-size", "--resume",
@@ -21,7 +21,8 @@ DISTILL_OPTIONS = [
     "--alpha", "--temperature", "--emb-loss", "--adv-loss", "--disc-optimizer", "--disc-lr", "--disc-weight-decay",
     "--disc-hidden",
 ]  # fmt: skip  (as `facebench distill --help` listed them when its signature was still copied from train's,
-#             plus --val-batch-size, added to train and distill so bench's printed commands all run)
+#             plus --val-batch-size, added to train and distill so bench's printed commands all run, and
+#             --teacher-weights, for a pretrained zoo teacher)
 
 
 def options(name: str) -> dict[str, TyperOption]:

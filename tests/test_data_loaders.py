@@ -51,7 +51,7 @@ def test_train_flips_some_faces_and_eval_none(tree: Path) -> None:
             assert torch.equal(out, original) or torch.equal(out, original.flip(-1))
             flipped += not torch.equal(out, original)
     assert 10 <= flipped <= 30  # 40 draws at p = 0.5
-    assert repr(FaceTransform(flip=True)) == "FaceTransform(flip=True)"
+    assert repr(FaceTransform(flip=True)) == "FaceTransform(flip=True, spec='112x112 RGB, mean 127.5, std 127.5')"
 
 
 def test_loader_batches_in_process_and_with_a_worker(tree: Path) -> None:

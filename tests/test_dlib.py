@@ -267,7 +267,8 @@ def test_profile_row_has_na_counts(dlib_face: object, tmp_path: Path) -> None:
     assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"] and row["throughput_ips"] > 0
     table_row = next(line for line in (tmp_path / "profile.md").read_text().splitlines() if line.startswith("| dlib"))
     cells = [cell.strip() for cell in table_row.strip("|").split("|")]
-    assert (cells[0], cells[6], cells[9], cells[10]) == ("dlib", "n/a", "n/a", "n/a")  # params, GMACs, GFLOPs
+    assert (cells[0], cells[1], cells[7], cells[10], cells[11]) == ("dlib", "dlib (its library)", "n/a", "n/a",
+                                                                   "n/a")  # runtime, params, GMACs, GFLOPs
     assert "n/a" in result.output
     bad = CliRunner().invoke(app, ["profile", "--models", "dlib", "--precision", "bf16", "--out", str(tmp_path / "x")])
-    assert bad.exit_code == 2 and "fp32" in bad.output
+    assert bad.exit_code == 2 and "runs in its own precision" in bad.output

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from facebench import device as device_module
+from facebench.device import check_precision
 from facebench.errors import FacebenchError
-from facebench.profiling import runtime
 from facebench.profiling.memory import CpuPeakRss
 from facebench.profiling.runtime import (
     RuntimeConfig,
-    check_precision,
     latency_summary,
     measure_runtime,
     pinned_threads,
@@ -104,7 +104,7 @@ def test_precision_without_kernels_is_a_user_error(monkeypatch: pytest.MonkeyPat
     def no_kernel(device: torch.device, dtype: torch.dtype) -> None:
         raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'')
 
-    monkeypatch.setattr(runtime, "_probe_dtype", no_kernel)
+    monkeypatch.setattr(device_module, "_probe_dtype", no_kernel)
     with pytest.raises(FacebenchError, match="fp16 is not supported on cpu.*use --precision fp32"):
         check_precision(torch.device("cpu"), "fp16")
 

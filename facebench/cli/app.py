@@ -28,11 +28,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-USER_ERROR_EXIT_CODE = 2
-
-
 def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a Typer command that turns FacebenchError into one red line and exit code 2."""
+    """Register a Typer command that turns FacebenchError into one red line and its exit code (2: bad input)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -41,7 +38,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
                 return fn(*a, **kw)
             except FacebenchError as exc:
                 err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+                raise typer.Exit(exc.exit_code) from None
 
         return app.command(*args, **kwargs)(run)
 

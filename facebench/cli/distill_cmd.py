@@ -57,8 +57,10 @@ from facebench.distill.config import (
 D = DistillConfig()
 
 TeacherOption = Annotated[str | None, typer.Option(
-    help="Teacher: a zoo name (its run folder runs/NAME), a run folder (its checkpoint.pt), a checkpoint file, "
-    "or dlib (pretrained, embeddings only: --method emb).")]
+    help="Teacher: a zoo name (its run folder runs/NAME; with --teacher-weights: those weights), a run folder (its "
+    "checkpoint.pt), a checkpoint file, a .onnx/.xml file or dlib (both embeddings only: --method emb).")]
+TeacherWeightsOption = Annotated[str | None, typer.Option(
+    help="Weights for a zoo-name teacher: a state dict (e.g. pretrained mfn128) or a facebench checkpoint.")]
 StudentOption = Annotated[str | None, typer.Option(help="Student zoo model name (facebench models lists them).")]
 MethodOption = Annotated[str | None, typer.Option(
     help=f"{' | '.join(METHODS)} (none: the student alone, same settings).")]
@@ -84,6 +86,7 @@ DiscHiddenOption = Annotated[int | None, typer.Option(help=f"adv: discriminator 
 @command("distill")
 def distill(
     teacher: TeacherOption = None,
+    teacher_weights: TeacherWeightsOption = None,
     student: StudentOption = None,
     method: MethodOption = None,
     data: DataOption = None,

@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.model_options import (
+    BgrOption,
+    InputMeanOption,
+    InputSizeOption,
+    InputStdOption,
+    RuntimeOption,
+    WeightsOption,
+    model_options,
+)
 
 if TYPE_CHECKING:
     from facebench.profiling.video_run import VideoPlan
@@ -23,7 +32,14 @@ def parse_model_list(models: str) -> list[str]:
 def profile(
     models: str = typer.Option(
         "r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`; seeded random weights), run "
-        "folders (their best.pt, else checkpoint.pt), checkpoint files or external models (dlib; not with --video)."),
+        "folders (their best.pt, else checkpoint.pt), checkpoint files, .onnx/.xml files or external models (dlib; "
+        "not with --video)."),
+    weights: WeightsOption = None,
+    runtime: RuntimeOption = None,
+    input_size: InputSizeOption = None,
+    input_mean: InputMeanOption = None,
+    input_std: InputStdOption = None,
+    bgr: BgrOption = False,
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
@@ -56,18 +72,20 @@ def profile(
     """
     from facebench.profiling.video_run import VideoOptions, plan_video_profile
 
+    spec_options = model_options(weights, runtime, input_size, input_mean, input_std, bgr)
     options = VideoOptions(video, detector, max_frames, every, save_annotated, batch_frames, workers)
     if video is not None:
         plan = plan_video_profile(parse_model_list(models), options, device=device, precision=precision,
-                                  warmup=warmup, threads=threads, channels_last=channels_last)  # fmt: skip
+                                  warmup=warmup, threads=threads, channels_last=channels_last,
+                                  model_options=spec_options)  # fmt: skip
         return _profile_video(plan, out)
     options.check()
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from facebench.device import resolve_device
+    from facebench.device import check_precision, resolve_device
     from facebench.profiling.profile import profile_models, write_profile
-    from facebench.profiling.runtime import RuntimeConfig, check_precision
+    from facebench.profiling.runtime import RuntimeConfig
 
     names = parse_model_list(models)
     if not names:
@@ -83,7 +101,7 @@ def profile(
         def start(name: str, total: int) -> None:
             task_ids["current"] = progress.add_task(name, total=total)
 
-        rows = profile_models(names, config, start, lambda: progress.advance(task_ids["current"]))
+        rows = profile_models(names, config, start, lambda: progress.advance(task_ids["current"]), spec_options)
 
     paths, meta = write_profile(rows, config, out)
     console.print(_rich_table(rows, meta))

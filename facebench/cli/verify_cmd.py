@@ -7,13 +7,22 @@ from pathlib import Path
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.model_options import (
+    BgrOption,
+    InputMeanOption,
+    InputSizeOption,
+    InputStdOption,
+    RuntimeOption,
+    WeightsOption,
+    model_options,
+)
 
 
 @command("verify")
 def verify(
     model: str = typer.Option(
-        ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, or zoo name "
-        "(random weights, labelled untrained)."
+        ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, .onnx/.xml file, "
+        "external model (dlib), or zoo name (with --weights FILE: those weights; without: random, labelled untrained)."
     ),
     pairs: list[str] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
                                     "named by its stem) or NAME=PATH; repeat for more sets."),
@@ -23,6 +32,15 @@ def verify(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip TTA: embedding(img) + embedding(flipped img)."),
     batch_size: int = typer.Option(128, min=1, help="Images per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str | None = typer.Option(None, help="fp32, fp16 or bf16: weights and input cast to it, as profile "
+                                         "does (default: fp16 on CUDA, fp32 on CPU; a .onnx/.xml file runs in its "
+                                         "own)."),
+    weights: WeightsOption = None,
+    runtime: RuntimeOption = None,
+    input_size: InputSizeOption = None,
+    input_mean: InputMeanOption = None,
+    input_std: InputStdOption = None,
+    bgr: BgrOption = False,
     folds: int | None = typer.Option(None, "--folds", help="Use the first K folds of each pairs file (at least 2; "
                                      "default: all).", metavar="K"),
     out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
@@ -32,18 +50,27 @@ def verify(
     Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
     """
     from facebench.data.images import check_align
-    from facebench.device import resolve_device
+    from facebench.deploy import DeployedModel
+    from facebench.device import check_precision, resolve_device
+    from facebench.errors import FacebenchError
     from facebench.eval.verify import load_pair_sets, parse_named_pairs, run_settings, score_pair_sets, write_outputs
+    from facebench.external import is_external
     from facebench.modelspec import resolve_model
 
     check_align(align)
+    options = model_options(weights, runtime, input_size, input_mean, input_std, bgr)
     torch_device = resolve_device(device)
+    if precision is not None:
+        check_precision(torch_device, precision)
     named = parse_named_pairs(pairs, "--pairs")
     # each set's fold check comes after the model is read (score_pair_sets), as verify has always reported it
     sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root, check=False)
-    resolved = resolve_model(model)
-    scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip)
-    settings = run_settings(resolved, torch_device, batch_size, flip, align, folds)
+    resolved = resolve_model(model, options)
+    if precision not in (None, "fp32") and (is_external(resolved.model) or isinstance(resolved.model, DeployedModel)):
+        raise FacebenchError(f"--precision {precision}: {model} runs in its own precision; drop --precision")
+    scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip,
+                             precision=precision)  # fmt: skip
+    settings = run_settings(resolved, torch_device, batch_size, flip, align, folds, precision)
     paths = write_outputs(out, scored, resolved, settings)
     for item in scored:
         r = item.result

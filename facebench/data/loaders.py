@@ -18,6 +18,7 @@ from facebench.data.folders import IdentityFolderDataset
 from facebench.data.recordio import RecordDataset
 from facebench.data.transforms import eval_transform, train_transform
 from facebench.errors import FacebenchError
+from facebench.input_spec import ARCFACE, InputSpec
 
 _ERROR_PREFIX = f"{FacebenchError.__module__}.{FacebenchError.__qualname__}: "
 
@@ -30,14 +31,16 @@ def open_dataset(
     min_images: int = 1,
     max_images: int | None = None,
     skip_bad: bool = False,
+    input_spec: InputSpec = ARCFACE,
 ) -> IdentityFolderDataset | RecordDataset:
-    """The dataset at ``path`` with the training (random flip) or evaluation transform.
+    """The dataset at ``path`` with the training (random flip) or evaluation transform, normalised by
+    ``input_spec`` (the model's).
 
     min_images/max_images/skip_bad apply to identity folders only (a packed .rec was
     filtered and checked when it was packed).
     """
     path = Path(path)
-    transform = train_transform() if train else eval_transform()
+    transform = train_transform(input_spec) if train else eval_transform(input_spec)
     if path.suffix == ".rec" or (path.is_dir() and (path / "train.rec").is_file()):
         return RecordDataset(path, transform=transform, align=align)
     if path.is_dir():

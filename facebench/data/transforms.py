@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facebench.input_spec import to_model_input
+from facebench.input_spec import ARCFACE, InputSpec
 
 
 class FaceTransform:
@@ -15,23 +15,24 @@ class FaceTransform:
     not repeat each other's flips.
     """
 
-    def __init__(self, *, flip: bool) -> None:
+    def __init__(self, *, flip: bool, spec: InputSpec = ARCFACE) -> None:
         self.flip = flip
+        self.spec = spec
 
     def __call__(self, face: np.ndarray) -> torch.Tensor:
         if self.flip and torch.rand(()) < 0.5:
             face = face[:, ::-1]
-        return to_model_input(face)
+        return self.spec.to_tensor(face)
 
     def __repr__(self) -> str:
-        return f"FaceTransform(flip={self.flip})"
+        return f"FaceTransform(flip={self.flip}, spec={self.spec.describe()!r})"
 
 
-def train_transform() -> FaceTransform:
-    """Training augmentation: random horizontal flip (as insightface's arcface_torch)."""
-    return FaceTransform(flip=True)
+def train_transform(spec: InputSpec = ARCFACE) -> FaceTransform:
+    """Training augmentation: random horizontal flip (as insightface's arcface_torch), then ``spec``."""
+    return FaceTransform(flip=True, spec=spec)
 
 
-def eval_transform() -> FaceTransform:
-    """Evaluation: no augmentation, only the input normalisation."""
-    return FaceTransform(flip=False)
+def eval_transform(spec: InputSpec = ARCFACE) -> FaceTransform:
+    """Evaluation: no augmentation, only the input normalisation of ``spec``."""
+    return FaceTransform(flip=False, spec=spec)

@@ -53,7 +53,8 @@ RELATIONAL_ALPHA = 2000.0  # emb with --emb-loss relational: its own gradient sc
 class DistillConfig(TrainConfig):
     """The student's training options plus the teacher, the method and its hyper-parameters."""
 
-    teacher: str = ""  # zoo name (-> runs/<name>), run folder or checkpoint file, as given
+    teacher: str = ""  # zoo name (-> runs/<name>), run folder, checkpoint, .onnx/.xml file or external name, as given
+    teacher_weights: str | None = None  # weights for a zoo-name teacher (pretrained mfn128), as given
     method: str = ""
     alpha: float | None = None  # None -> DEFAULT_ALPHA[method]
     temperature: float = 4.0  # kd: softmax temperature T

@@ -70,6 +70,8 @@ def distill(
     """Train ``config.model`` (the student) on ``config.data`` with ``config.method`` from ``config.teacher``."""
     from facebench.distill.methods import method_spec, require
     from facebench.distill.teacher import resolve_teacher
+    from facebench.models import model_spec
+    from facebench.modelspec import ModelOptions
     from facebench.train.run import check_train_config
 
     check_distill_config(config)
@@ -77,8 +79,10 @@ def distill(
         config.out = default_out(config)
     check_train_config(config)
     spec = method_spec(config.method)
-    teacher = resolve_teacher(config.teacher) if config.teacher else None
+    weights = ModelOptions(weights=Path(config.teacher_weights) if config.teacher_weights else None)
+    teacher = resolve_teacher(config.teacher, options=weights) if config.teacher else None
     if teacher is not None:
+        teacher.student_spec = model_spec(config.model).input_spec  # the batches it is given are the student's
         require(teacher, spec)
         if resume:
             RunFolder(run_dir_of(config)).check_teacher(teacher.sha256, teacher.label, "resume with that teacher")

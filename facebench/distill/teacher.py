@@ -13,6 +13,13 @@ the backbone alone), so every method distils from the same file, whose SHA-256
 config.json records; a bare zoo name (``r101``) means ``runs/<name>/``. Its logits are the head's scaled cosines s*cos(theta) *without* the
 margin (see ``facebench.distill.methods``).
 
+A zoo name with ``--teacher-weights FILE`` (``mfn128`` and its pretrained weights) is a
+``ZooTeacher`` without a margin head. A teacher whose input spec differs from the
+student's (``facebench.input_spec``: mfn128 was trained on ImageNet statistics) gets the
+student's batch renormalised to its own, a per-channel affine map, so both see the same
+crop. ``DeployedTeacher`` is an exported file (``.onnx``, ``.xml``) run by its runtime on
+the same batch: embeddings only.
+
 ``ExternalTeacher`` is an external pretrained model (``--teacher dlib``): embeddings
 only (``num_classes = feature_channels = None``, so kd and adv are refused in one line).
 It runs its own preprocessing on the original image, not on the student's 112x112 crop,
@@ -39,10 +46,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from facebench.checkpoint import load_checkpoint
+from facebench.deploy import DeployedModel, load_deployed
 from facebench.distill.config import FEATURES, LOGITS
 from facebench.errors import FacebenchError
 from facebench.external import ExternalModel, load_external
-from facebench.modelspec import RUNS_ROOT, TEACHER, model_from_checkpoint, parse_spec
+from facebench.input_spec import ARCFACE, InputSpec
+from facebench.modelspec import RUNS_ROOT, TEACHER, ModelOptions, model_from_checkpoint, model_with_weights, parse_spec
 from facebench.runfolder import file_sha256
 from facebench.train.engine import Step
 
@@ -70,6 +79,7 @@ class Teacher(ABC):
     without_logits: str = ""  # why num_classes is None, to finish the refusal line
     without_features: str = ""  # why feature_channels is None
     data: str | None = None  # what it was trained on, as its config recorded it
+    student_spec: InputSpec = ARCFACE  # how the batches it is given are normalised (the student's input spec)
 
     @property
     def label(self) -> str:
@@ -125,7 +135,7 @@ class ZooTeacher(Teacher):
         return found
 
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
-        features = self.backbone.forward_features(step.images)
+        features = self.backbone.forward_features(self.backbone.input_spec.convert(step.images, self.student_spec))
         embedding = self.backbone.head(features)
         logits = self.head(embedding) if LOGITS in needs and self.head is not None else None
         return TeacherOutputs(embedding, logits, features if FEATURES in needs else None)
@@ -175,6 +185,36 @@ class ExternalTeacher(Teacher):
         return TeacherOutputs(self.table[step.indices].to(step.images.device))
 
 
+class DeployedTeacher(Teacher):
+    """An exported .onnx/.xml file, run by its runtime on the student's batch (renormalised): embeddings only."""
+
+    def __init__(self, model: DeployedModel, sha256: str) -> None:
+        self.model = model
+        self.name = model.path.name
+        self.checkpoint = str(model.path.resolve())
+        self.sha256 = sha256
+        self.embedding_size = _probe_embedding_size(model)
+        self.without_logits = f"{self.name} is an exported file: no margin head over these training classes"
+        self.without_features = f"{self.name} is an exported file: its feature maps are not exposed"
+
+    def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
+        return TeacherOutputs(self.model(self.model.input_spec.convert(step.images, self.student_spec)))
+
+
+def _output_size(backbone: nn.Module) -> int:
+    """Embedding size of a zoo backbone: one forward of a zero batch."""
+    with torch.inference_mode():
+        return int(backbone.eval()(torch.zeros(1, 3, 112, 112)).shape[1])
+
+
+def _probe_embedding_size(model: DeployedModel) -> int:
+    """The embedding size of a deployed file: its sidecar's, else one forward of a zero batch."""
+    if model.embedding_size is None:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, model.input_spec.size, model.input_spec.size))
+    return int(model.embedding_size)
+
+
 def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> nn.Module | None:
     """The margin head saved in a training checkpoint's state, or None (best.pt, bare weights)."""
     from facebench.models.heads import create_head
@@ -196,13 +236,24 @@ def _head_of(checkpoint: dict[str, Any], embedding_size: int, source: Path) -> n
     return head
 
 
-def resolve_teacher(spec: str, runs_root: str | Path = RUNS_ROOT) -> Teacher:
+def resolve_teacher(spec: str, runs_root: str | Path = RUNS_ROOT, options: ModelOptions = ModelOptions()) -> Teacher:
     """``--teacher``: the model ``spec`` names by facebench.modelspec's rules (zoo names: their run under
-    ``runs_root``), frozen on the CPU."""
-    parsed = parse_spec(spec, TEACHER, Path(runs_root))
+    ``runs_root``; with ``options.weights``: those weights), frozen on the CPU."""
+    parsed = parse_spec(spec, TEACHER, Path(runs_root), weights=options.weights)
+    options.check(parsed, "--teacher")
     if parsed.kind == "external":
         model = load_external(spec)
         return ExternalTeacher(model, file_sha256(model.weights_file))
+    if parsed.kind == "deployed":
+        deployed = load_deployed(parsed.path, options.runtime, options.input_spec)
+        return DeployedTeacher(deployed, file_sha256(parsed.path))
+    if parsed.kind == "weights":
+        backbone = model_with_weights(parsed.name, parsed.path)
+        return ZooTeacher(
+            backbone, None, name=parsed.name, embedding_size=_output_size(backbone),
+            checkpoint=parsed.path.resolve(), sha256=file_sha256(parsed.path), data=None,
+            without_logits=f"{parsed.path.name} holds pretrained weights without a margin head over these classes",
+        )  # fmt: skip
     path = parsed.path
     checkpoint = load_checkpoint(path)
     backbone = model_from_checkpoint(checkpoint, path)

@@ -1,15 +1,19 @@
 """Embed a list of face images with a model: batched, no autograd, optional flip TTA.
 
-Each image in the list is decoded (``facebench.data.load_face``) and embedded once; callers
-pass unique images (``PairSet.images`` already is) and index the result. With ``flip`` the
-embedding is model(img) + model(horizontally flipped img), then L2-normalised, as
-insightface reports "Accuracy-Flip". On CUDA the forward runs under fp16 autocast and
-decoding runs in DataLoader worker processes; on a CPU decoding stays in the main process,
-since torch's intra-op threads already use every core for the forward.
+Each image in the list is decoded (``facebench.data.load_face``), normalised by the model's
+own input spec (``facebench.input_spec``) and embedded once; callers pass unique images
+(``PairSet.images`` already is) and index the result. With ``flip`` the embedding is
+model(img) + model(horizontally flipped img), then L2-normalised, as insightface reports
+"Accuracy-Flip". ``precision`` casts weights and input as ``profile --precision`` does
+(default: fp16 on CUDA, fp32 on a CPU), so a variant's accuracy is measured the way its
+latency is; a deployed file runs in its own precision. On CUDA decoding runs in DataLoader
+worker processes; on a CPU it stays in the main process, since torch's intra-op threads
+already use every core for the forward.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 
@@ -18,9 +22,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from facebench.deploy import DeployedModel
+from facebench.device import check_precision
 from facebench.errors import FacebenchError
 from facebench.external import ExternalModel
-from facebench.input_spec import to_model_input
+from facebench.input_spec import model_input_spec
 
 MAX_WORKERS = 8  # decoding processes on CUDA; JPEG decode + crop keeps a GPU busy with a few
 
@@ -52,6 +58,11 @@ def _collate(items: list[np.ndarray | str]) -> np.ndarray | str:
     return np.stack(items)
 
 
+def default_precision(device: torch.device) -> str:
+    """fp16 on CUDA (as insightface evaluates), fp32 on a CPU."""
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
 def default_workers(device: torch.device) -> int:
     """DataLoader workers for decoding: several on CUDA, none on a CPU (see module docstring)."""
     return min(MAX_WORKERS, os.cpu_count() or 1) if device.type == "cuda" else 0
@@ -66,6 +77,7 @@ def embed_images(
     device: torch.device | str = "cpu",
     batch_size: int = 128,
     flip: bool = True,
+    precision: str | None = None,
     num_workers: int | None = None,
     progress: bool = True,
     description: str = "embedding",
@@ -90,7 +102,13 @@ def embed_images(
         collate_fn=_collate,
         pin_memory=device.type == "cuda",
     )
+    spec = model_input_spec(model)
+    dtype = torch.float32
+    if not isinstance(model, DeployedModel):
+        dtype = check_precision(device, precision or default_precision(device))
     model = model.eval().to(device)
+    if dtype != torch.float32:  # a cast copy: the caller's model (a training run's, say) stays fp32
+        model = copy.deepcopy(model).to(dtype=dtype)
     chunks: list[np.ndarray] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=not progress) as bar:
@@ -98,11 +116,10 @@ def embed_images(
         for batch in loader:
             if isinstance(batch, str):
                 raise FacebenchError(batch)
-            x = to_model_input(batch).to(device, non_blocking=True)
+            x = spec.to_tensor(batch).to(device, dtype, non_blocking=True)
             if flip:
                 x = torch.cat([x, x.flip(3)])
-            with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                out = model(x).float()
+            out = model(x).float()
             if flip:
                 out = out[: len(batch)] + out[len(batch) :]
             chunks.append(torch.nn.functional.normalize(out, dim=1).cpu().numpy())

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from facebench.data import PairSet, read_pairs
+from facebench.deploy import DeployedModel
 from facebench.errors import FacebenchError
 from facebench.eval.embed import embed_images
 from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
@@ -151,10 +152,11 @@ def score_pair_sets(
     device: torch.device,
     batch_size: int,
     flip: bool,
+    precision: str | None = None,
     num_workers: int | None = None,
     progress: bool = True,
 ) -> list[ScoredPairs]:
-    """Embed each set's unique images once and compute every verification metric."""
+    """Embed each set's unique images once (``precision``: embed_images') and compute every verification metric."""
     for pairs in sets:
         check_pair_set(pairs)
     scored = []
@@ -162,7 +164,7 @@ def score_pair_sets(
         start = time.perf_counter()
         emb = embed_images(
             resolved.model, pairs.images, align=align, device=device, batch_size=batch_size, flip=flip,
-            num_workers=num_workers, progress=progress, description=f"embedding {name}",
+            precision=precision, num_workers=num_workers, progress=progress, description=f"embedding {name}",
         )  # fmt: skip
         distance = squared_l2_distances(emb[pairs.left], emb[pairs.right])
         folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
@@ -172,14 +174,18 @@ def score_pair_sets(
 
 
 def run_settings(resolved: ResolvedModel, device: torch.device, batch_size: int, flip: bool, align: str,
-                 folds: int | None) -> dict[str, object]:
-    """The settings recorded beside a verification (``folds``: k of ``first_folds``, or "all"): an external
-    model's own device, preprocessing and counters replace the zoo settings it does not use."""
+                 folds: int | None, precision: str | None = None) -> dict[str, object]:
+    """The settings recorded beside a verification (``folds``: k of ``first_folds``, or "all"; ``precision``:
+    embed_images'): runtime, precision and input spec, and for an external or deployed model its own settings."""
     from facebench.device import device_name
+    from facebench.eval.embed import default_precision
+    from facebench.input_spec import model_input_spec
 
     settings: dict[str, object] = {"device": device_name(device), "batch_size": batch_size, "flip": flip,
-                                   "align": align, "folds": folds or "all"}
-    if is_external(resolved.model):
+                                   "align": align, "folds": folds or "all", "runtime": "torch",
+                                   "precision": precision or default_precision(device),
+                                   "input": model_input_spec(resolved.model).describe()}  # fmt: skip
+    if is_external(resolved.model) or isinstance(resolved.model, DeployedModel):
         settings |= resolved.model.settings()
     return settings
 

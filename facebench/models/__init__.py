@@ -7,6 +7,7 @@ Importing this package registers every backbone (ResNet, IResNet, mobile models)
 from facebench.models import resnet  # noqa: F401, I001
 from facebench.models import iresnet  # noqa: F401
 from facebench.models import mobilenet  # noqa: F401
+from facebench.models import mobilefacenet128  # noqa: F401
 from facebench.models.common import FaceBackbone
 from facebench.models.registry import ModelSpec, create_model, list_models, model_spec, register_model
 

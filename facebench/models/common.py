@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from facebench.input_spec import ARCFACE, InputSpec
+
 FEATURE_MAP_SIZE = 7  # last feature map is 7x7 for a 112x112 input in every zoo model
 
 
@@ -18,6 +20,7 @@ class FaceBackbone(nn.Module):
     body: nn.Module
     head: nn.Module
     feature_channels: int
+    input_spec: InputSpec = ARCFACE  # how its input is normalised (create_model sets the registered one)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Last feature map, the one adversarial KD compares."""

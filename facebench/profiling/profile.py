@@ -1,4 +1,10 @@
-"""The study's Table 2 for any zoo or external models: static counts plus measured latency and memory."""
+"""The study's Table 2 for any zoo, deployed or external models: static counts plus measured latency and memory.
+
+Every row names its runtime (torch, onnxruntime, openvino, or an external model's library)
+and precision. A deployed file's counts are those of the zoo architecture it was exported
+from (its sidecar names it; operations do not change with precision), n/a for a foreign
+file; its size is the file on disk. A torch row's size is its state_dict in the row's dtype.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,15 @@ from typing import Any
 
 import torch
 
-from facebench.device import device_name
+from facebench.deploy import DeployedModel
+from facebench.device import PRECISIONS, device_name
 from facebench.errors import FacebenchError
 from facebench.external import external_spec, load_external
-from facebench.modelspec import model_recipe
+from facebench.models import create_model
+from facebench.modelspec import ModelOptions, ModelRecipe, model_recipe
 from facebench.profiling.memory import CpuPeakRss, nvml_device_used_mb
 from facebench.profiling.runtime import RuntimeConfig, latency_summary, measure_runtime
-from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, static_metrics
+from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, state_dict_bytes, static_metrics
 from facebench.runfolder import RunFolder
 
 DEFAULT_MODELS = ("r101", "r18", "mobilenet")  # the study's teacher and students
@@ -30,6 +38,7 @@ def profile_models(
     config: RuntimeConfig,
     on_model_start: Callable[[str, int], None] | None = None,
     on_iter: Callable[[], None] | None = None,
+    options: ModelOptions = ModelOptions(),
 ) -> list[dict[str, Any]]:
     """One result row per model: settings, static metrics, latency and memory.
 
@@ -37,15 +46,17 @@ def profile_models(
     files, external models), all read and checked before any work starts. Latency and
     counts do not depend on the weights, so a zoo name (seeded random weights) measures
     its architecture. ``on_model_start(name, total_iters)`` and ``on_iter()`` drive a
-    progress display.
+    progress display. ``options`` (--weights, --runtime, --input-*) apply to every name.
     """
-    recipes = [model_recipe(name, "--models") for name in names]
+    recipes = [model_recipe(name, "--models", options) for name in names]
     for name, recipe in zip(names, recipes, strict=True):
-        if not recipe.external:
+        if recipe.runtime == "torch":
             continue
         if config.precision != "fp32" or config.channels_last:
-            raise FacebenchError(f"{name} runs in fp32 without channels-last only; profile it without those options")
-        load_external(name)  # not installed -> one line saying how, before any work
+            raise FacebenchError(f"{name} runs in its own precision without channels-last; profile it without "
+                                 "--precision and --channels-last")  # fmt: skip
+        if recipe.external:
+            load_external(name)  # not installed -> one line saying how, before any work
     baseline_mb = nvml_device_used_mb(config.device) if config.device.type == "cuda" else float("nan")
     threads = config.threads if config.threads is not None else torch.get_num_threads()
     rows = []
@@ -53,23 +64,41 @@ def profile_models(
         if recipe.external:
             rows.append(profile_external(name, config, on_model_start, on_iter))
             continue
-        static = static_metrics(recipe.build())
+        static, runtime_name, precision = _static_row(recipe, config)
         if on_model_start:
             on_model_start(name, config.warmup + config.iters)
         runtime = measure_runtime(recipe.build, config, on_iter, baseline_mb)
         rows.append(
             {
                 "model": name,
+                "runtime": runtime_name,
                 "device": device_name(config.device),
-                "dtype": config.precision,
+                "dtype": precision,
                 "batch": config.batch_size,
                 "threads": threads,
                 "channels_last": config.channels_last,
-                **static.as_dict(),
+                **static,
                 **runtime,
             }
         )
     return rows
+
+
+def _static_row(recipe: ModelRecipe, config: RuntimeConfig) -> tuple[dict[str, float | None], str, str]:
+    """(counts and size, runtime, precision) of a torch or deployed model (module docstring)."""
+    model = recipe.build()
+    if not isinstance(model, DeployedModel):
+        static = static_metrics(model).as_dict()
+        if config.precision != "fp32":
+            size = state_dict_bytes(model.to(PRECISIONS[config.precision]))
+            static |= {"size_mb": size / BYTES_PER_MB, "size_mib": size / BYTES_PER_MIB}
+        return static, "torch", config.precision
+    counts: dict[str, float | None] = {"params_m": None, "gmacs": None, "gflops": None}
+    if recipe.architecture is not None:
+        source = static_metrics(create_model(recipe.architecture, embedding_size=model.embedding_size))
+        counts = {"params_m": source.params_m, "gmacs": source.gmacs, "gflops": source.gflops}
+    size = {"size_mb": model.size_mb, "size_mib": model.size_mb * BYTES_PER_MB / BYTES_PER_MIB}
+    return {**counts, **size}, model.runtime, model.precision
 
 
 def profile_external(
@@ -87,6 +116,7 @@ def profile_external(
     settings = model.settings()
     return {
         "model": name,
+        "runtime": f"{name} (its library)",
         "device": settings["device"],
         "dtype": settings["dtype"],
         "batch": config.batch_size,

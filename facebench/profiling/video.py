@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from facebench.data.detectors import Detector, build_detector
-from facebench.device import device_name, usable_cores
+from facebench.device import check_precision, device_name, usable_cores
 from facebench.errors import FacebenchError
 from facebench.input_spec import INPUT_SIZE
-from facebench.modelspec import ModelRecipe, model_recipe
+from facebench.modelspec import ModelOptions, ModelRecipe, model_recipe
 from facebench.profiling.frames import Frame, read_frames
 from facebench.profiling.memory import (
     CpuPeakRss,
@@ -37,7 +37,7 @@ from facebench.profiling.memory import (
     nvml_device_used_mb,
     nvml_process_mb,
 )
-from facebench.profiling.runtime import check_precision, latency_summary, pinned_threads
+from facebench.profiling.runtime import latency_summary, pinned_threads
 from facebench.profiling.tracking import IouTracker, identity_consistency
 from facebench.profiling.video_pipeline import STAGES, BatchEmbedder, FrameResult, VideoPipeline
 from facebench.profiling.video_stream import stream_results
@@ -218,12 +218,12 @@ def _unusable(embeddings: np.ndarray) -> int:
     return int((~finite | ~np.any(embeddings != 0, axis=1)).sum())
 
 
-def video_models(specs: Sequence[str]) -> list[ModelRecipe]:
-    """The models ``--models`` names (zoo names, run folders, checkpoint files), checked and
+def video_models(specs: Sequence[str], options: ModelOptions = ModelOptions()) -> list[ModelRecipe]:
+    """The models ``--models`` names (zoo names, run folders, checkpoint and deployed files), checked and
     read before any pass; external models are refused (they align and embed their own chips)."""
     recipes = []
     for spec in specs:
-        recipe = model_recipe(spec, "--models")
+        recipe = model_recipe(spec, "--models", options)
         if recipe.external:
             raise FacebenchError(f"--models {spec}: external models crop and align faces their own way, so "
                                  "profile --video cannot time them; give zoo names, run folders or checkpoints")  # fmt: skip
@@ -257,8 +257,9 @@ def profile_video(
             {
                 "model": model.name,
                 "weights": "untrained" if model.untrained else model.source,
+                "runtime": model.runtime,
                 "device": device_name(config.device),
-                "dtype": config.precision,
+                "dtype": config.precision if model.runtime == "torch" else model.build().precision,
                 "threads": run.threads,
                 "workers": run.workers,
                 "batch_frames": config.batch_frames,

@@ -20,7 +20,7 @@ from torch import nn
 
 from facebench.data.align import similarity_to_template
 from facebench.data.detectors import Detector, Face
-from facebench.input_spec import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
+from facebench.input_spec import INPUT_SIZE, model_input_spec
 from facebench.profiling.frames import Frame
 
 STAGES = ("decode", "detect", "align", "embed")
@@ -57,14 +57,19 @@ class BatchEmbedder:
     """One forward pass for a batch of uint8 RGB crops, through reused input buffers.
 
     The crops are copied into a float buffer on the model's device (via a pinned uint8
-    staging buffer on CUDA, a quarter of the float bytes) and normalised there in place with
-    ``input_spec``'s constants, in the same order of operations as ``to_model_input``.
+    staging buffer on CUDA, a quarter of the float bytes) and normalised there in place by
+    the model's input spec (``facebench.input_spec``: per-channel mean and std, channel
+    order; resized bilinearly when its size is not 112).
     Embeddings come back as float32 numpy; on CUDA the device is synchronised first.
     """
 
     def __init__(self, model: nn.Module, device: torch.device, dtype: torch.dtype = torch.float32,
                  channels_last: bool = False) -> None:  # fmt: skip
         self.model, self.device, self.dtype = model, device, dtype
+        spec = model_input_spec(model)
+        self.size, self.bgr = spec.size, spec.bgr
+        self.mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+        self.inv_std = 1.0 / torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._capacity = 0
 
@@ -90,7 +95,11 @@ class BatchEmbedder:
             self._staging[:n].copy_(source)
             source = self._device_u8[:n].copy_(self._staging[:n], non_blocking=True)
         x = self._input[:n]
-        x.copy_(source.permute(0, 3, 1, 2)).div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
+        x.copy_(source.permute(0, 3, 1, 2)).sub_(self.mean).mul_(self.inv_std)
+        if self.bgr:
+            x = x.flip(1)
+        if self.size != INPUT_SIZE:
+            x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         if self._cast is not self._input:
             x = self._cast[:n].copy_(x)
         embeddings = self.model(x)

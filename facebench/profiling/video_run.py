@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from facebench.data.detectors import DETECTOR_NAMES
-from facebench.device import resolve_device
+from facebench.device import check_precision, resolve_device
 from facebench.errors import FacebenchError
-from facebench.modelspec import ModelRecipe
+from facebench.modelspec import ModelOptions, ModelRecipe
 from facebench.profiling.annotate import AnnotatedVideo
 from facebench.profiling.frames import VideoInfo, planned_frames, probe_video
-from facebench.profiling.runtime import check_precision
 from facebench.profiling.video import (
     WARMUP_BATCH_MAX,
     FrameHook,
@@ -81,13 +80,17 @@ def plan_video_profile(
     warmup: int,
     threads: int | None,
     channels_last: bool,
+    model_options: ModelOptions = ModelOptions(),
 ) -> VideoPlan:
     """Check the inputs in the order a user fixes them (models, options, video, device) and resolve the defaults."""
     if options.video is None:
         raise ValueError("plan_video_profile needs options.video")
     if not models:
         raise FacebenchError("--models: give at least one model name (see `facebench models`)")
-    recipes = video_models(models)  # unknown names and bad checkpoints fail before the video is opened
+    recipes = video_models(models, model_options)  # unknown names and bad files fail before the video is opened
+    if any(r.runtime != "torch" for r in recipes) and (precision != "fp32" or channels_last):
+        raise FacebenchError("a .onnx/.xml model runs in its own precision without channels-last; profile it "
+                             "without --precision and --channels-last")  # fmt: skip
     options.check()
     info = probe_video(options.video)
     torch_device = resolve_device(device)

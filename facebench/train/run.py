@@ -116,7 +116,7 @@ def train(
     """
     from facebench.data.loaders import open_dataset
     from facebench.eval.verify import load_pair_sets
-    from facebench.models import create_model
+    from facebench.models import create_model, model_spec
     from facebench.models.heads import create_head
     from facebench.train.distributed import init_distributed, shutdown
     from facebench.train.losses import HEAD_KEY, margin_loss
@@ -130,7 +130,8 @@ def train(
     val_sets = load_pair_sets(config.val, config.val_folds, "--val-folds") if config.val else []
     info = init_distributed(config.device)
     try:
-        dataset = open_dataset(config.data, train=True, align=config.align)
+        input_spec = model_spec(config.model).input_spec
+        dataset = open_dataset(config.data, train=True, align=config.align, input_spec=input_spec)
         seed_everything(config.seed)  # same initial weights in every process (DDP broadcasts rank 0's anyway)
         model = create_model(config.model, embedding_size=config.embedding_size)
         head = create_head(config.head, config.embedding_size, dataset.num_classes, scale=config.scale,
