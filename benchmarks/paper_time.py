@@ -8,6 +8,8 @@ what the GPU allows, a lower bound on wall time):
 Then: teacher = images x epochs / its training rate; a student's ``none`` run = images x
 epochs / its rate; ``kd``/``adv``/``emb`` = images x epochs x (1/student rate + 1/teacher
 inference rate). Verification and profiling take minutes and are left out.
+``paper_plan`` turns rates into hours per bench step; ``gpu_acceptance.py`` feeds it the
+distillation engine's own measured rates instead of this sum.
 
     python benchmarks/paper_time.py                   # GPU (the preset's device)
     python benchmarks/paper_time.py --device cpu --steps 2 --warmup 1 --batch-size 8 --classes 1000   # smoke test
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +74,21 @@ def inference_rate(name: str, batch: int, warmup: int, steps: int, device: torch
     return steps * batch / (time.perf_counter() - start)
 
 
+def paper_plan(teacher_rate: float | None, student_rates: Mapping[tuple[str, str], float],
+               images: int = MS1MV2_IMAGES) -> dict[str, tuple[float | None, float | None]]:
+    """(training images/s, GPU hours) of each training step of ``bench --preset paper``, keyed by the bench's
+    step titles, from the teacher's rate and each (student, method)'s; (None, None) where a rate is missing."""
+
+    def step(epochs: int, rate: float | None) -> tuple[float | None, float | None]:
+        return rate, (images * epochs / rate / 3600 if rate else None)
+
+    plan = {f"train teacher {PAPER.teacher}": step(PAPER.teacher_epochs, teacher_rate)}
+    for method in PAPER.methods:
+        for student in PAPER.students:
+            plan[f"distill {student} ({method})"] = step(PAPER.student_epochs, student_rates.get((student, method)))
+    return plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=PAPER.device)
@@ -91,13 +109,10 @@ def main() -> None:
     print("| model | training img/s | inference img/s |\n|---|---|---|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} | {f'{teacher_infer:.0f}' if name == PAPER.teacher else ''} |")
-    images = MS1MV2_IMAGES
-    hours = {f"train teacher {PAPER.teacher}": images * PAPER.teacher_epochs / rates[PAPER.teacher] / 3600}
-    for method in PAPER.methods:
-        for student in PAPER.students:
-            per_image = 1 / rates[student] + (0 if method == "none" else 1 / teacher_infer)
-            hours[f"distill {student} ({method})"] = images * PAPER.student_epochs * per_image / 3600
-    print(f"\npreset paper, {images:,} images, {PAPER.teacher_epochs}/{PAPER.student_epochs} epochs:\n")
+    student_rates = {(s, m): 1 / (1 / rates[s] + (0 if m == "none" else 1 / teacher_infer))
+                     for m in PAPER.methods for s in PAPER.students}  # fmt: skip
+    hours = {title: h for title, (_, h) in paper_plan(rates[PAPER.teacher], student_rates).items()}
+    print(f"\npreset paper, {MS1MV2_IMAGES:,} images, {PAPER.teacher_epochs}/{PAPER.student_epochs} epochs:\n")
     print("| step | GPU hours |\n|---|---|")
     for step, h in hours.items():
         print(f"| {step} | {h:.1f} |")

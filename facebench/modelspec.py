@@ -189,6 +189,7 @@ class ResolvedModel:
     name: str  # zoo architecture name (or external model name, or a deployed file's name)
     source: str  # checkpoint, weights or deployed file, "zoo" for random weights, or an external model's weights
     untrained: bool  # True for a bare zoo name: random weights, chance accuracy
+    pretrained: bool = False  # weights from elsewhere (--weights, a deployed file, an external model): no run folder
 
     @property
     def label(self) -> str:
@@ -213,6 +214,7 @@ class ModelRecipe:
     architecture: str | None = None  # the zoo architecture whose layers it runs, where known (for counts)
     sha256: str | None = None  # of the weights or deployed file
     runtime: str = "torch"  # what runs it: torch, onnxruntime, openvino, or "external" (its own library)
+    pretrained: bool = False  # weights from elsewhere (--weights, a deployed file, an external model)
 
     def __post_init__(self) -> None:
         if self.external:
@@ -228,12 +230,12 @@ def model_recipe(spec: str, option: str = "--model", options: ModelOptions = Mod
         model = load_deployed(path, options.runtime, options.input_spec)  # checks runtime, sidecar and input spec
         source = model.sidecar.get("source", {}) if model.sidecar else {}
         return ModelRecipe(path.name, str(path), False, lambda: model, architecture=source.get("model"),
-                           sha256=file_sha256(path), runtime=model.runtime)  # fmt: skip
+                           sha256=file_sha256(path), runtime=model.runtime, pretrained=True)  # fmt: skip
     if parsed.kind == "weights":
         weights = parsed.path
         model_with_weights(parsed.name, weights)  # refuses a file that does not fit, before any work
         return ModelRecipe(parsed.name, str(weights), False, lambda: model_with_weights(parsed.name, weights),
-                           architecture=parsed.name, sha256=file_sha256(weights))  # fmt: skip
+                           architecture=parsed.name, sha256=file_sha256(weights), pretrained=True)  # fmt: skip
     if parsed.kind == "checkpoint":
         source = parsed.path
         checkpoint = load_checkpoint(source)
@@ -241,7 +243,7 @@ def model_recipe(spec: str, option: str = "--model", options: ModelOptions = Mod
         return ModelRecipe(weights["model"], str(source), False,
                            lambda: model_from_checkpoint(weights, source).eval(), architecture=weights["model"])
     if parsed.kind == "external":
-        return ModelRecipe(spec, "pretrained", False, lambda: load_external(spec), external=True)
+        return ModelRecipe(spec, "pretrained", False, lambda: load_external(spec), external=True, pretrained=True)
     return ModelRecipe(spec, "zoo", True, lambda: seeded_zoo_model(spec), architecture=spec)
 
 
@@ -250,4 +252,4 @@ def resolve_model(spec: str, options: ModelOptions = ModelOptions()) -> Resolved
     recipe = model_recipe(spec, options=options)
     model = recipe.build()
     source = model.source if recipe.external else recipe.source  # an external model knows its weights file
-    return ResolvedModel(model, recipe.name, source, recipe.untrained)
+    return ResolvedModel(model, recipe.name, source, recipe.untrained, recipe.pretrained)

@@ -41,6 +41,7 @@ PROFILE_STEM = "profile"
 PROFILE = f"{PROFILE_STEM}.json"
 VIDEO_PROFILE_STEM = "video_profile"
 BENCH_LOG = "bench.json"
+VARIANT = "variant.json"  # a deploy bench's variant folder: what the variant is (facebench.report.deploy)
 CHECKPOINTS = (BEST, CHECKPOINT)
 ABSENT, PARTIAL, COMPLETE = "absent", "partial", "complete"
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from train_helpers import make_faces, write_pairs_csv
 from typer.testing import CliRunner
 
-from facebench.bench.plan import plan_steps
+from facebench.bench.plan import plan_for
 from facebench.bench.presets import PRESETS, Preset
 from facebench.bench.steps import VerifyStep
 from facebench.cli import app
@@ -86,7 +86,7 @@ def test_verify_refuses_folds_the_file_lacks(faces: Path, tmp_path: Path, folds:
 @pytest.mark.parametrize("preset", PRESETS.values(), ids=list(PRESETS))
 def test_every_printed_command_names_options_of_its_subcommand(preset: Preset) -> None:
     group = typer.main.get_command(app)
-    for step in plan_steps(preset, Path("runs/x"), Path("reports")):
+    for step in plan_for(preset, Path("runs/x"), Path("reports")):
         words = shlex.split(step.command())
         assert words[0] == "facebench" and words[1] in group.commands, step.command()
         params = group.commands[words[1]].params

@@ -186,3 +186,19 @@ def test_missing_runtime_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(FacebenchError, match=r"^--runtime openvino needs the optional extra: pip install "
                                              r"'facebench\[openvino\]'$"):  # fmt: skip
         require_runtime("openvino")
+
+
+def test_report_lists_a_pretrained_verification_as_a_row(tmp_path: Path) -> None:
+    weights = tmp_path / "w.pt"
+    torch.save(seeded_zoo_model("mfn128").state_dict(), weights)
+    pairs = write_lfw(tmp_path / "lfw")
+    out = tmp_path / "runs" / "mfn128-pretrained"
+    result = invoke("verify", "--model", "mfn128", "--weights", str(weights), "--pairs", f"lfw={pairs}", "--out",
+                    str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "verify.json").read_text())["meta"]
+    assert meta["pretrained"] is True and meta["external"] is False and meta["model_source"] == str(weights)
+    report = invoke("report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report"))
+    assert report.exit_code == 0, report.output
+    table = (tmp_path / "report" / "table1.csv").read_text()
+    assert "mfn128" in table and str(out) in table

@@ -60,3 +60,15 @@ def test_model_input_spec_defaults_to_arcface() -> None:
     model = torch.nn.Linear(2, 2)
     model.input_spec = IMAGENET
     assert model_input_spec(model) == IMAGENET
+
+
+def test_video_embedder_normalises_by_the_models_spec() -> None:
+    from facebench.modelspec import seeded_zoo_model
+    from facebench.profiling.video_pipeline import BatchEmbedder
+
+    model = seeded_zoo_model("mfn128")
+    crops = np.random.default_rng(2).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        expected = model(IMAGENET.to_tensor(crops)).numpy()
+    got = BatchEmbedder(model, torch.device("cpu"))(crops)
+    assert np.allclose(got, expected, atol=1e-4)

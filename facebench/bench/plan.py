@@ -11,6 +11,7 @@ is rewritten after every step, so a report made at any point says how long it to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from facebench.bench.deploy import DeployPreset
 from facebench.bench.presets import Preset
 from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, TrainingStep, VerifyStep
 from facebench.errors import FacebenchError
@@ -48,9 +50,9 @@ def _train_settings(preset: Preset, model: str, folder: Path, epochs: int) -> di
 def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
     """Every step of the study for ``preset``, runs under ``out``, the report in ``report_dir``."""
 
-    def verify(folder: Path, what: str, external: str | None = None) -> VerifyStep:
+    def verify(folder: Path, what: str, spec: str | None = None) -> VerifyStep:
         return VerifyStep(f"verify {what}", folder, dict(preset.verify_sets), preset.verify_folds, preset.verify_flip,
-                          preset.verify_batch_size, preset.device, preset.align, external)
+                          preset.verify_batch_size, preset.device, preset.align, spec)
 
     teacher = out / f"teacher-{preset.teacher}"
     steps: list[Step] = [
@@ -66,7 +68,7 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
             steps += [TrainingStep(f"distill {student} ({method})", "distill", folder, settings),
                       verify(folder, f"{student} ({method})")]
     for name in preset.external_teachers:
-        steps.append(verify(out / f"teacher-{name}", f"teacher {name}", external=name))
+        steps.append(verify(out / f"teacher-{name}", f"teacher {name}", spec=name))
         for student in preset.students:
             folder = out / f"{student}-emb-{name}"
             settings = _train_settings(preset, student, folder, preset.student_epochs)
@@ -79,6 +81,15 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
                              preset.profile_iters))  # fmt: skip
     steps.append(ReportStep("report", report_dir, out))
     return steps
+
+
+def plan_for(preset: Preset | DeployPreset, out: Path, report_dir: Path) -> list[Step]:
+    """The steps of any preset: the study's (``plan_steps``) or a deploy bench's (``plan_deploy_steps``)."""
+    from facebench.bench.deploy import plan_deploy_steps
+
+    if isinstance(preset, DeployPreset):
+        return plan_deploy_steps(preset, out, report_dir)
+    return plan_steps(preset, out, report_dir)
 
 
 def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
@@ -142,8 +153,10 @@ class BenchLog:
         })  # fmt: skip
 
 
-def run_bench(steps: list[Step], preset: Preset, out: Path, console: Console, *, dry_run: bool = False) -> list[str]:
-    """Run every step not yet complete, in order; returns the final state of each step."""
+def run_bench(steps: list[Step], preset: Preset | DeployPreset, out: Path, console: Console, *, dry_run: bool = False,
+              check: Callable[[list[str]], None] | None = None) -> list[str]:  # fmt: skip
+    """Run every step not yet complete, in order; returns the final state of each step. ``check(states)`` refuses
+    bad inputs before the first step (default: the study preset's ``check_inputs``)."""
     states = [step.state() for step in steps]
     log = BenchLog.open(out, preset)
     walls: list[float | None] = [log.previous.get(s.title) if state == DONE else None
@@ -153,7 +166,10 @@ def run_bench(steps: list[Step], preset: Preset, out: Path, console: Console, *,
         for k, step in enumerate(steps, start=1):
             console.print(f"{k}. {step.command()}", highlight=False, soft_wrap=True, markup=False)
         return states
-    check_inputs(preset, states, steps)
+    if check is not None:
+        check(states)
+    elif isinstance(preset, Preset):
+        check_inputs(preset, states, steps)
     out.mkdir(parents=True, exist_ok=True)
     for k, step in enumerate(steps):
         if states[k] == DONE:

@@ -27,6 +27,9 @@ epoch from scratch leaves every trained model below even an untrained network on
 shows the pipeline and the relative costs, not the study's numbers; at this length the
 methods differ by a few points at most.
 
+``deploy`` (``facebench.bench.deploy``) measures a pretrained model and its deployable
+variants instead of training anything.
+
 ``paper`` is the study's setting for a GPU machine: r101 teacher, r18 and mobilenet
 students, MS1M (insightface's faces_emore train.rec), LFW and CASIA-WebFace pairs, with
 insightface's ms1mv2 recipe (SGD 0.1, batch 128, 20 epochs, polynomial decay).
@@ -37,6 +40,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from facebench.bench.deploy import DEPLOY, DeployPreset
 from facebench.distill.config import METHODS
 from facebench.errors import FacebenchError
 
@@ -144,10 +148,10 @@ PAPER = Preset(
     device="cuda",
 )
 
-PRESETS = {p.name: p for p in (CPU_SMALL, PAPER)}
+PRESETS: dict[str, Preset | DeployPreset] = {p.name: p for p in (CPU_SMALL, PAPER, DEPLOY)}
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str) -> Preset | DeployPreset:
     """The preset called ``name``; an unknown name -> FacebenchError listing the presets."""
     if name not in PRESETS:
         raise FacebenchError(f"--preset {name!r} is not one of: {', '.join(PRESETS)}")

@@ -10,6 +10,9 @@ Completeness, so a bench can be stopped and started again:
   it was chosen on the very pairs reported), is newer than it, and covers the planned sets
   and folds;
 - profile: ``profile.json`` holds the planned models measured with the planned settings;
+- align: every source image is listed as aligned in ``align_report.csv`` (align resumes);
+- export: the file and its sidecar exist, and the sidecar records the planned source
+  (its SHA-256), format, precision and quantisation;
 - report: always rebuilt (seconds).
 """
 
@@ -104,7 +107,8 @@ class TrainingStep:
 
 @dataclass
 class VerifyStep:
-    """``facebench verify`` of a run's final checkpoint.pt (or of an external pretrained model), into the folder."""
+    """``facebench verify`` of a run's final checkpoint.pt (or of a model spec: an external pretrained model, a
+    zoo name with ``weights``, a deployed file), into the folder."""
 
     title: str
     folder: Path
@@ -114,7 +118,10 @@ class VerifyStep:
     batch_size: int
     device: str
     align: str
-    external: str | None = None  # an external model's name (dlib): verified as it comes, no checkpoint
+    spec: str | None = None  # a model spec verified as it comes (dlib, mfn128 + weights, a .onnx file)
+    weights: str | None = None  # --weights for a zoo-name spec
+    precision: str | None = None  # --precision (None: verify's default)
+    images_root: str | None = None  # --images-root (e.g. faces aligned by an AlignStep)
 
     @property
     def checkpoint(self) -> Path:
@@ -123,17 +130,21 @@ class VerifyStep:
     @property
     def model(self) -> str:
         """What ``--model`` gets."""
-        return self.external or str(self.checkpoint)
+        return self.spec or str(self.checkpoint)
 
     def state(self) -> str:
         folder = RunFolder(self.folder)
         path = folder / VERIFY
-        if not path.is_file() or (self.external is None and not self.checkpoint.is_file()):
+        if not path.is_file() or (self.spec is None and not self.checkpoint.is_file()):
             return TODO
         verify = folder.read_verify()
         rows, meta = verify["rows"], verify["meta"]
-        if self.external is not None:
-            same_model = meta.get("model_name") == self.external and meta.get("external") is True
+        if self.spec is not None:
+            model_file = Path(self.spec)
+            same_model = (meta.get("spec", meta.get("model_name")) == self.spec
+                          and (self.weights is None or meta.get("model_source") == self.weights)
+                          and (self.precision is None or meta.get("precision") == self.precision)
+                          and (not model_file.is_file() or path.stat().st_mtime >= model_file.stat().st_mtime))
         else:
             same_model = (meta.get("model_source") == str(self.checkpoint)
                           and path.stat().st_mtime >= self.checkpoint.stat().st_mtime)  # fmt: skip
@@ -148,15 +159,18 @@ class VerifyStep:
     def run(self, console: Console, resume: bool) -> None:
         from facebench.device import resolve_device
         from facebench.eval.verify import load_pair_sets, run_settings, score_pair_sets, write_outputs
-        from facebench.modelspec import resolve_model
+        from facebench.modelspec import ModelOptions, resolve_model
 
         device = resolve_device(self.device)
-        sets = load_pair_sets(self.sets, self.folds, "--folds")
-        resolved = resolve_model(self.model)
+        root = Path(self.images_root) if self.images_root else None
+        sets = load_pair_sets(self.sets, self.folds, "--folds", images_root=root)
+        weights = Path(self.weights) if self.weights else None
+        resolved = resolve_model(self.model, ModelOptions(weights=weights))
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
-                                 flip=self.flip)
-        settings = run_settings(resolved, device, self.batch_size, self.flip, self.align, self.folds)
-        write_outputs(self.folder, scored, resolved, settings, extra_meta={"stage": FINAL_STAGE})
+                                 flip=self.flip, precision=self.precision)
+        settings = run_settings(resolved, device, self.batch_size, self.flip, self.align, self.folds, self.precision)
+        extra = {"stage": FINAL_STAGE} | ({"spec": self.spec} if self.spec is not None else {})
+        write_outputs(self.folder, scored, resolved, settings, extra_meta=extra)
         for item in scored:
             r = item.result
             console.print(f"{item.name}: accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, {r.n_pairs} pairs",
@@ -167,8 +181,11 @@ class VerifyStep:
         words = ["--model", self.model]
         for name, path in self.sets.items():
             words += ["--pairs", f"{name}={path}"]
+        words += ["--weights", self.weights] if self.weights else []
+        words += ["--images-root", self.images_root] if self.images_root else []
         words += ["--flip" if self.flip else "--no-flip", "--batch-size", str(self.batch_size), "--device",
                   self.device, "--align", self.align]
+        words += ["--precision", self.precision] if self.precision else []
         words += ["--folds", str(self.folds)] if self.folds else []
         return "facebench verify " + shlex.join([*words, "--out", str(self.folder)])
 
@@ -186,6 +203,7 @@ class ProfileStep:
     warmup: int
     iters: int
     precision: str = "fp32"
+    weights: str | None = None  # --weights, for every model (zoo names)
 
     def state(self) -> str:
         folder = RunFolder(self.folder)
@@ -200,12 +218,14 @@ class ProfileStep:
 
     def run(self, console: Console, resume: bool) -> None:
         from facebench.device import resolve_device
+        from facebench.modelspec import ModelOptions
         from facebench.profiling.profile import profile_models, write_profile
         from facebench.profiling.runtime import RuntimeConfig
 
         config = RuntimeConfig(resolve_device(self.device), self.precision, self.batch_size, self.warmup, self.iters,
                                self.threads)
-        rows = profile_models(self.models, config)
+        options = ModelOptions(weights=Path(self.weights) if self.weights else None)
+        rows = profile_models(self.models, config, options=options)
         write_profile(rows, config, self.folder, title="facebench profile (bench)")
         for row in rows:
             gflops = "GFLOPs n/a" if row["gflops"] is None else f"{row['gflops']:.3f} GFLOPs"
@@ -214,9 +234,103 @@ class ProfileStep:
 
     def command(self) -> str:
         threads = ["--threads", str(self.threads)] if self.threads else []
+        threads += ["--weights", self.weights] if self.weights else []
         return " ".join(["facebench profile", "--models", ",".join(self.models), "--device", self.device,
                          "--batch-size", str(self.batch_size), *threads, "--warmup", str(self.warmup),
                          "--iters", str(self.iters), "--precision", self.precision, "--out", str(self.folder)])
+
+
+@dataclass
+class AlignStep:
+    """``facebench align`` of a folder of photos onto the ArcFace crop (e.g. LFW with MTCNN), resumable."""
+
+    title: str
+    folder: Path  # the aligned copy
+    src: str
+    detector: str
+    workers: int
+
+    def state(self) -> str:
+        from facebench.data.align_folder import REPORT_NAME, list_source_images, read_report
+
+        report = self.folder / REPORT_NAME
+        if not report.is_file():
+            return TODO
+        rows = read_report(report)
+        files = list_source_images(Path(self.src)) if Path(self.src).is_dir() else []
+        done = bool(files) and all(rows.get(f, {}).get("status") == "aligned" for f in files)
+        return DONE if done else PARTIAL
+
+    def run(self, console: Console, resume: bool) -> None:
+        from facebench.data.align_folder import align_folder
+
+        summary = align_folder(self.src, self.folder, detector=self.detector, workers=self.workers)
+        console.print(f"{summary.images} images: {summary.by_detector} aligned on a detected face, "
+                      f"{summary.fallback} centre-cropped (no face)", highlight=False)
+
+    def command(self) -> str:
+        return shlex.join(["facebench", "align", "--src", self.src, "--dst", str(self.folder), "--detector",
+                           self.detector, "--workers", str(self.workers)])
+
+
+@dataclass
+class ExportStep:
+    """``facebench export`` of a zoo model with weights to ``folder``/``file`` (ONNX or OpenVINO IR)."""
+
+    title: str
+    folder: Path
+    file: str  # its name in the folder, e.g. model.onnx
+    model: str
+    weights: str
+    format: str
+    precision: str = "fp32"
+    quantize: str = "none"
+    calib: str | None = None  # folder of aligned training faces
+    calib_images: int = 300
+    check: str | None = None  # folder of aligned faces for the self-check
+    align: str = "none"
+
+    @property
+    def out(self) -> Path:
+        return self.folder / self.file
+
+    def state(self) -> str:
+        from facebench.deploy import read_sidecar
+
+        sidecar = read_sidecar(self.out) if self.out.is_file() else None
+        if sidecar is None:
+            return TODO
+        quantization = sidecar.get("quantization") or {}
+        same = (sidecar["format"], sidecar["source"].get("sha256"), quantization.get("method", "none")) == (
+            self.format, file_sha256(Path(self.weights)), self.quantize)
+        same = same and sidecar["precision"] == ("int8" if self.quantize != "none" else self.precision)
+        return DONE if same else TODO
+
+    def run(self, console: Console, resume: bool) -> None:
+        from facebench.deploy.export import CHECK_IMAGES, ExportRequest, export_model, sample_images
+        from facebench.modelspec import model_with_weights
+
+        weights = Path(self.weights)
+        request = ExportRequest(
+            model_with_weights(self.model, weights), self.out,
+            {"spec": self.model, "model": self.model, "file": self.weights, "sha256": file_sha256(weights),
+             "untrained": False},
+            self.format, self.precision, self.quantize, align=self.align,
+            calib=sample_images(Path(self.calib), self.calib_images, "--calib") if self.calib else [],
+            check=sample_images(Path(self.check), CHECK_IMAGES, "--check") if self.check else [],
+        )  # fmt: skip
+        check = export_model(request).check
+        console.print(f"self-check ({check['images']}): max abs difference {check['max_abs_diff']:.2e}, min cosine "
+                      f"{check['min_cosine']:.6f}", highlight=False)  # fmt: skip
+
+    def command(self) -> str:
+        words = ["--model", self.model, "--weights", self.weights, "--format", self.format]
+        words += ["--precision", self.precision] if self.precision != "fp32" else []
+        words += ["--quantize", self.quantize] if self.quantize != "none" else []
+        if self.calib:
+            words += ["--calib", self.calib, "--calib-images", str(self.calib_images)]
+        words += ["--check", self.check] if self.check else []
+        return "facebench export " + shlex.join([*words, "--align", self.align, "--out", str(self.out)])
 
 
 @dataclass
@@ -232,9 +346,9 @@ class ReportStep:
         return TODO  # cheap: always rebuilt from whatever the runs folder holds now
 
     def run(self, console: Console, resume: bool) -> None:
-        from facebench.report.build import build_report
+        from facebench.report.build import build_any_report
 
-        report = build_report(self.runs, self.folder)
+        report = build_any_report(self.runs, self.folder)
         self.written = report.paths
         for note in report.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -243,5 +357,5 @@ class ReportStep:
         return f"facebench report --runs {self.runs} --out {self.folder}"
 
 
-Step = TrainingStep | VerifyStep | ProfileStep | ReportStep
+Step = TrainingStep | VerifyStep | ProfileStep | AlignStep | ExportStep | ReportStep
 

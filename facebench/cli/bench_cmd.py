@@ -11,7 +11,8 @@ from facebench.cli.app import command, console
 
 @command("bench")
 def bench(
-    preset: str = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores) or paper (the study, GPU)."),
+    preset: str = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores), paper (the study, GPU) or "
+                               "deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 variants, about 30 min)."),
     data: str | None = typer.Option(None, help="Training data instead of the preset's (identity folders or train.rec)."),
     val: list[str] | None = typer.Option(None, help="Verification sets NAME=PATH instead of the preset's; repeatable."),
     out: Path | None = typer.Option(None, help="Runs folder (default: runs/<preset>); steps already complete "
@@ -20,14 +21,23 @@ def bench(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, where it stands and the equivalent "
                                  "commands; run nothing."),
 ) -> None:
-    """Run the study: train the teacher, distil each student with none/kd/adv/emb, verify, profile, report."""
-    from facebench.bench.plan import plan_steps, run_bench, with_overrides
+    """Run the study (train the teacher, distil each student with none/kd/adv/emb, verify, profile, report), or
+    with --preset deploy measure a pretrained model's deployable variants (export, verify, profile, report)."""
+    from facebench.bench.deploy import DeployPreset, check_deploy_inputs
+    from facebench.bench.plan import plan_for, run_bench, with_overrides
     from facebench.bench.presets import get_preset
+    from facebench.errors import FacebenchError
     from facebench.eval.verify import parse_named_pairs
 
-    chosen = with_overrides(get_preset(preset), data, parse_named_pairs(val) if val else None)
+    chosen = get_preset(preset)
     runs = out if out is not None else Path("runs") / chosen.name
-    steps = plan_steps(chosen, runs, report)
-    run_bench(steps, chosen, runs, console, dry_run=dry_run)
+    if isinstance(chosen, DeployPreset):
+        if data or val:
+            raise FacebenchError(f"--preset {preset} takes no --data or --val (it verifies on its LFW folder)")
+        run_bench(plan_for(chosen, runs, report), chosen, runs, console, dry_run=dry_run,
+                  check=lambda _: check_deploy_inputs(chosen, runs))  # fmt: skip
+    else:
+        chosen = with_overrides(chosen, data, parse_named_pairs(val) if val else None)
+        run_bench(plan_for(chosen, runs, report), chosen, runs, console, dry_run=dry_run)
     if not dry_run:
         console.print(f"report: {report / 'summary.md'}", highlight=False)

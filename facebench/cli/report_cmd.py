@@ -1,4 +1,5 @@
-"""``facebench report``: the study's Tables 1-2, Figure 1, an ROC of every run and a summary, from run folders."""
+"""``facebench report``: the study's Tables 1-2, Figure 1, an ROC of every run and a summary, from run folders;
+or, for a deploy bench's runs, the compression table of its variants."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ def report(
     profile: list[Path] | None = typer.Option(None, help="Extra profile.json (or a folder holding one) for "
                                               "Table 2 and Figure 1; repeatable."),
 ) -> None:
-    """Build the report from run folders only: every table cell names the run folder or file it came from."""
-    from facebench.report.build import build_report
+    """Build the report from run folders only: every table cell names the run folder or file it came from.
 
-    result = build_report(runs, out, profile or [])
+    A deploy bench's runs (variant folders with variant.json) give the deploy report instead: compression.md/.csv,
+    table2.md/.csv, figure_deploy.png/.svg, results.json, summary.md.
+    """
+    from facebench.report.build import build_any_report
+
+    result = build_any_report(runs, out, profile or [])
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     console.print(f"{len(result.rows)} table rows; wrote {', '.join(str(p) for p in result.paths)}",

@@ -247,7 +247,8 @@ def write_outputs(
     meta = {
         "model": resolved.label,
         "model_name": resolved.name,
-        "external": is_external(resolved.model),  # a pretrained external model: the report lists it without config.json
+        "external": is_external(resolved.model),
+        "pretrained": resolved.pretrained,  # weights from elsewhere: the report lists it without config.json
         "untrained": resolved.untrained,
         "model_source": resolved.source,
         **settings,

@@ -80,6 +80,17 @@ def table2_markdown(md_rows: list[dict[str, Any]], missing: list[str]) -> str:
     return text + "\n"
 
 
+def build_any_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None = None) -> Report:
+    """The deploy report for a deploy bench's runs (variant folders), else the study report."""
+    from facebench.report.deploy import build_deploy_report, is_deploy_runs
+
+    if is_deploy_runs(runs_root):
+        if extra_profiles:
+            raise FacebenchError("--profile: a deploy report reads each variant's own profiles; drop --profile")
+        return Report(build_deploy_report(runs_root, out), [], [])
+    return build_report(runs_root, out, extra_profiles)
+
+
 def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None = None) -> Report:
     """Read every run and profile under ``runs_root`` and write the report files into ``out``."""
     from facebench.provenance import environment

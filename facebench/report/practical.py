@@ -1,8 +1,9 @@
 """The study's Table 2 (practical metrics) from profile.json files, as ``facebench profile`` writes them.
 
 Counts (params, size, GMACs, GFLOPs) and latency/memory are read, never recomputed: they
-come from ``facebench.profiling`` through the profile step. A row keeps the device, dtype,
-batch and thread count it was measured with, and the file it came from.
+come from ``facebench.profiling`` through the profile step. A row keeps the runtime, device,
+dtype, batch and thread count it was measured with, and the file it came from (profile
+files written before runtimes were recorded are torch's).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from facebench.report.runs import ProfileFile
 
 NUMBER_COLUMNS = ("params_m", "size_mb", "gmacs", "gflops", "latency_ms_mean", "latency_ms_std",
                   "latency_ms_p50", "latency_ms_p95", "throughput_ips")
-SETTING_COLUMNS = ("device", "dtype", "batch", "threads", "channels_last")
+SETTING_COLUMNS = ("runtime", "device", "dtype", "batch", "threads", "channels_last")
 
 
 def memory_columns(profiles: list[ProfileFile]) -> list[str]:
@@ -48,12 +49,13 @@ def table2(profiles: list[ProfileFile], models: list[str]) -> tuple[list[dict[st
     for row, profile in profile_rows(profiles, models):
         record: dict[str, Any] = {"model": row["model"]}
         record.update({k: _num(row.get(k)) for k in NUMBER_COLUMNS})
-        record.update({k: row.get(k) for k in SETTING_COLUMNS})
+        record.update({k: row.get(k) for k in SETTING_COLUMNS} | {"runtime": row.get("runtime", "torch")})
         record.update({k: _num(row.get(k)) for k in memory})
         record["source"] = str(profile.path)
         csv_rows.append(record)
         md_rows.append({
             "model": row["model"],
+            "runtime": record["runtime"],
             "params (M)": _fmt(record["params_m"], 2),
             "size (MB)": _fmt(record["size_mb"], 1),
             "GMACs": _fmt(record["gmacs"], 3),

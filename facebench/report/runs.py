@@ -20,9 +20,10 @@ profile write:
     ``gpus``, ``torch_version``; ``total_steps``; ``resumed_at_step``.
 ``verify.json`` (``facebench.eval.verify.write_outputs``): ``rows[*]``: ``set``, ``n_pairs``,
   ``accuracy``, ``accuracy_std``, ``tar_at_far_1e-03``, ``wall_s``; ``meta.model_source``.
-  A folder holding only the verify.json of an **external** pretrained model (``meta.external``
-  true, ``meta.model_name``: ``facebench verify --model dlib --out DIR``) is a run too: nobody
-  trained it, so it has no config.json; it is a distill run's teacher when the run's
+  A folder holding only the verify.json of a **pretrained** model (``meta.external`` or
+  ``meta.pretrained`` true, ``meta.model_name``: ``facebench verify --model dlib --out DIR``,
+  ``--model mfn128 --weights FILE``, ``--model FILE.onnx``) is a run too: nobody trained it
+  here, so it has no config.json; it is a distill run's teacher when the run's
   ``teacher.model`` names it.
 ``scores.csv`` (same writer): ``set``, ``score`` (cosine), ``issame``.
 ``profile.json`` (``facebench profile``): ``rows[*]``: ``model``, ``device``, ``dtype``,
@@ -185,7 +186,8 @@ def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Disco
         folder = verify.parent
         if not (folder / CONFIG).is_file():
             data = read_json(verify)
-            if data.get("meta", {}).get("external") is True:
+            meta = data.get("meta", {})
+            if meta.get("external") is True or meta.get("pretrained") is True:
                 found.runs.append(Run.load_external(folder, name_of(folder), data))
     profile_files = sorted(runs_root.rglob(PROFILE))
     for extra in extra_profiles or []:
