@@ -9,13 +9,14 @@ A checkpoint is a ``torch.save``d dict::
      "extra": {...}}           # optional: training state (optimizer, epoch, ...)
 
 It holds only tensors and plain Python values, so it loads with ``weights_only=True``.
-Saving is atomic (temporary file, then rename). What a ``--model`` or ``--teacher``
+Saving is atomic (temporary file, fsync, then rename). What a ``--model`` or ``--teacher``
 argument names, and how a checkpoint becomes a model, is ``facebench.modelspec``'s.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def save_checkpoint(
         "provenance": _plain(environment()),
         "extra": dict(extra or {}),
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:  # hours of training: fsynced, not only renamed
         torch.save(checkpoint, tmp)
     return Path(path)
 
@@ -64,6 +65,9 @@ def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _torch_load(path: Path, what: str) -> Any:
     """``torch.load`` with ``weights_only=True`` onto the CPU; any unreadable or unsafe file -> FacebenchError."""
+    if not _is_torch_file(path):
+        raise FacebenchError(f"{path}: unreadable {what} (not a file torch.save writes: neither a zip archive nor "
+                             "a pickle); give a .pt file that torch.save wrote")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file (pickle, zip, EOF, ...)
@@ -73,6 +77,15 @@ def _torch_load(path: Path, what: str) -> Any:
         else:
             reason = (message.splitlines() or [type(exc).__name__])[0]
         raise FacebenchError(f"{path}: unreadable {what} ({reason}); re-save it or pick another file") from None
+
+
+
+def _is_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file: a zip archive, or a legacy pickle (opcode 0x80)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as file:
+        return file.read(1) == b"\x80"
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facebench.choices import DEVICE_CHOICES, PRECISION_CHOICES
 from facebench.errors import FacebenchError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS: dict[str, torch.dtype] = dict(zip(PRECISION_CHOICES, (torch.float32, torch.float16, torch.bfloat16),
+                                              strict=True))
 
 
 def resolve_device(choice: str) -> torch.device:

@@ -1,15 +1,19 @@
 """facebench's own files: written atomically (a temporary file beside the target, then a
-rename), read back with one clear line on damage.
+rename), read back with one clear line on damage; output paths checked before any work.
 
 A crash or a user error never leaves a half-written result behind; readers see the old
-file or the new one, nothing in between.
+file or the new one, nothing in between. A ``durable`` write (checkpoints, config.json)
+also survives a power cut: the file is fsynced before the rename and its folder after.
+Other writes skip that (about 9 ms per file on an ext4 disk): they are cheap to redo.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +21,18 @@ from typing import Any
 
 from facebench.errors import FacebenchError
 
+# what atomic_path names its temporary files: .<stem>.<8 of mkstemp's characters><suffix>
+TEMP_NAME = re.compile(r"\.[^/]+\.[a-z0-9_]{8}(\.[^./]+)?")
+PROBE_PREFIX = ".facebench-probe."  # check_output_dir's probe, a TEMP_NAME too
+
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it onto ``path``.
 
     The temporary name keeps the target's suffix, so writers that infer a format from it
-    (matplotlib, cv2.imwrite) behave the same.
+    (matplotlib, cv2.imwrite) behave the same. ``durable``: fsync the file before the
+    rename and the folder after it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,9 +42,75 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         tmp.chmod(_default_file_mode())  # mkstemp makes 0600; results should read like any new file
+        if durable:
+            _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, target)
+        if durable:
+            _fsync(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: str | Path, min_age_s: float = 60.0) -> list[Path]:
+    """Delete the temporary files that killed writes (``atomic_path``) left in ``folder``; returns them.
+
+    Only for a folder whose lock the caller holds (``facebench.runlock``), so no locked writer is live
+    there; files changed in the last ``min_age_s`` are left to any unlocked writer (an export) still at work.
+    """
+    before = time.time() - min_age_s
+    stale = [p for p in Path(folder).iterdir()
+             if TEMP_NAME.fullmatch(p.name) and p.is_file() and p.stat().st_mtime < before]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def check_output_dir(path: str | Path, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file or that cannot be made or written in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FacebenchError(f"{option} {path}: a file, not a folder; give a folder path (or move the file away)")
+    _check_writable(path, option, path)
+
+
+def check_output_file(path: str | Path, option: str) -> None:
+    """Refuse, before any work, an output file that is a folder or whose folder cannot be made or written in."""
+    path = Path(path)
+    if path.is_dir():
+        raise FacebenchError(f"{option} {path}: a folder, not a file; give a file path (e.g. a new name inside it)")
+    _check_writable(path.parent, option, path)
+
+
+def _check_writable(folder: Path, option: str, path: Path) -> None:
+    """``folder``, or the nearest of its parents that exists, must be a folder this process can write in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FacebenchError(f"{option} {path}: {existing} is a file, so no folder can be made there; "
+                             "choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK) or not _can_create_in(existing):
+        raise FacebenchError(f"{option} {path}: cannot write in {existing} (permission denied or read-only); "
+                             "choose a folder you can write to")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (a probe, removed at once)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def _default_file_mode() -> int:
@@ -45,15 +120,15 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def write_text_atomic(path: str | Path, text: str, *, durable: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``durable``: fsynced, see ``atomic_path``)."""
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically (NaN written as null)."""
-    write_text_atomic(path, json.dumps(_nan_to_none(data), indent=2, sort_keys=False) + "\n")
+def write_json_atomic(path: str | Path, data: Any, *, durable: bool = False) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically (NaN written as null; ``durable``: fsynced)."""
+    write_text_atomic(path, json.dumps(_nan_to_none(data), indent=2, sort_keys=False) + "\n", durable=durable)
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -66,14 +141,32 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
-    """A JSON object from ``path``; a broken file -> FacebenchError naming file and line."""
+_JSON_NAMES = {dict: "object", list: "list", str: "string"}
+
+
+def read_json(
+    path: str | Path, required: dict[str, type] | None = None, fix: str = "rerun the step that wrote it"
+) -> dict[str, Any]:
+    """A JSON object from ``path`` holding the ``required`` keys (name -> type); a broken file ->
+    FacebenchError naming file and line, a missing key or one of another type -> naming file and key,
+    each ending with ``fix``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); rerun the step that wrote it") from None
+        raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); {fix}") from None
     except OSError as exc:
         raise FacebenchError(f"{path}: unreadable ({exc.strerror})") from None
     if not isinstance(data, dict):
-        raise FacebenchError(f"{path}: expected a JSON object at the top level")
+        raise FacebenchError(f"{path}: expected a JSON object at the top level; {fix}")
+    for key, kind in (required or {}).items():
+        if not isinstance(data.get(key), kind):
+            raise FacebenchError(f"{path}: no {key!r} {_JSON_NAMES.get(kind, kind.__name__)} in it; it is damaged or "
+                                 f"not facebench's, {fix}")
     return data
+
+
+def cache_dir() -> Path:
+    """facebench's cache folder: $FACEBENCH_CACHE, else $XDG_CACHE_HOME/facebench, else ~/.cache/facebench."""
+    if os.environ.get("FACEBENCH_CACHE"):
+        return Path(os.environ["FACEBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facebench"

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 import facebench
+from facebench.allocator import allocator_state
 from facebench.device import cpu_name
 
 
@@ -45,6 +46,7 @@ def environment() -> dict[str, object]:
         "cpu": cpu_name(),
         "cpu_count": torch.multiprocessing.cpu_count(),
         "gpus": gpus,
+        "allocator": allocator_state(),
         "command": " ".join(["facebench", *sys.argv[1:]]) if sys.argv else None,
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -77,17 +77,17 @@ class RunFolder:
         return {file_sha256(path) for path in self.checkpoints()}
 
     def read_config(self) -> dict[str, Any]:
-        """config.json; a missing or broken file -> FacebenchError naming it."""
-        return read_json(self.path / CONFIG)
+        """config.json; a missing or broken file, or one without its ``config`` -> FacebenchError naming it."""
+        return read_json(self.path / CONFIG, {"config": dict})
 
     def write_config(self, data: dict[str, Any]) -> Path:
-        """config.json, atomically."""
-        write_json_atomic(self.path / CONFIG, data)
+        """config.json, atomically and fsynced (it describes the fsynced checkpoint.pt)."""
+        write_json_atomic(self.path / CONFIG, data, durable=True)
         return self.path / CONFIG
 
     def read_verify(self) -> dict[str, Any]:
         """verify.json; a missing or broken file -> FacebenchError naming it."""
-        return read_json(self.path / VERIFY)
+        return read_json(self.path / VERIFY, {"rows": list, "meta": dict})
 
     def write_verify(self, rows: list[dict[str, Any]], *, title: str, meta: dict[str, Any]) -> list[Path]:
         """verify.{csv,md,json}, each atomically."""
@@ -95,7 +95,7 @@ class RunFolder:
 
     def read_profile(self) -> dict[str, Any]:
         """profile.json; a missing or broken file -> FacebenchError naming it."""
-        return read_json(self.path / PROFILE)
+        return read_json(self.path / PROFILE, {"rows": list, "meta": dict})
 
     def write_profile(self, rows: list[dict[str, Any]], *, title: str, meta: dict[str, Any]) -> list[Path]:
         """profile.{csv,md,json}, each atomically."""

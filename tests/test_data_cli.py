@@ -46,7 +46,7 @@ def test_pack_bad_input(tmp_path: Path) -> None:
     assert len(RecordDataset(out)) == 3
     message = one_line_error(runner.invoke(app, ["pack", "--src", str(tmp_path / "src"), "--out", str(out),
                                                  "--align", "magic"]))
-    assert "align 'magic' is not one of" in message
+    assert "'--align': Value error, 'magic' is not one of" in message
 
 
 def test_pairs_writes_what_the_reader_reads(tmp_path: Path) -> None:

@@ -293,7 +293,7 @@ def test_cli_bad_input_is_one_line_exit_2(case: str, world, tmp_path: Path, runn
     elif case == "emb-size":
         extra, expected = ["--method", "emb", "--emb-loss", "cosine", "--embedding-size", "32"], "pass --embedding-size 16"
     else:
-        extra, expected = ["--method", "kd", "--alpha", "-1"], "--alpha -1.0: must be >= 0"
+        extra, expected = ["--method", "kd", "--alpha", "-1"], "'--alpha': -1.0 is not a finite number of 0 or more"
     options = ["--embedding-size", "16", *extra] if "--embedding-size" not in extra else extra
     result = runner.invoke(app, ["distill", "--teacher", teacher, "--student", TINY, "--data", data,
                                  "--out", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8",

@@ -82,9 +82,12 @@ def test_zoo_model_on_lfw_pairs_writes_every_output(tmp_path: Path) -> None:
 def test_checkpoint_run_folder_and_several_sets(tmp_path: Path) -> None:
     pairs = write_lfw(tmp_path / "lfw")
     images = sorted((tmp_path / "lfw").glob("*/*.jpg"))
-    csv_lines = [f"{images[i]},{images[i + 1]},{int(i // 3 == (i + 1) // 3)}" for i in range(11)] * 2
+    same = [(a, b) for a in range(12) for b in range(a + 1, 12) if a // 3 == b // 3][:11]  # 3 images per identity
+    other = [(a, (a + 3) % 12) for a in range(11)]
+    # matched and mismatched alternate, so each contiguous fold (3, 3, 2, ..., 2 pairs) holds both kinds
+    csv_lines = [f"{images[a]},{images[b]},{s}" for m, x in zip(same, other) for (a, b), s in ((m, 1), (x, 0))]
     (tmp_path / "more.csv").write_text("\n".join(csv_lines) + "\n")
-    write_bin(tmp_path / "set.bin", [p.read_bytes() for p in images[:12]] * 2, [True, False] * 6)
+    write_bin(tmp_path / "set.bin", [p.read_bytes() for p in images[:10]] * 4, [True, False] * 10)  # 2 per fold
     torch.manual_seed(3)
     model = create_model("mbf", embedding_size=64)
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", model, model_name="mbf", embedding_size=64, config={})
@@ -93,12 +96,12 @@ def test_checkpoint_run_folder_and_several_sets(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "out" / "verify.json").read_text())["rows"]
     assert [(r["set"], r["n_pairs"], r["folds_from"]) for r in rows] == [
-        ("pairs", 20, "file"), ("more", 22, "kfold"), ("set", 12, "kfold")
+        ("pairs", 20, "file"), ("more", 22, "kfold"), ("set", 20, "kfold")
     ]
     assert all(r["model"] == f"mbf ({tmp_path / 'run' / 'checkpoint.pt'})" and not r["untrained"] for r in rows)
     assert all(r["flip"] is True for r in rows)
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
-    assert scores.groupby("set", sort=False).size().to_dict() == {"pairs": 20, "more": 22, "set": 12}
+    assert scores.groupby("set", sort=False).size().to_dict() == {"pairs": 20, "more": 22, "set": 20}
 
 
 def one_line_error(result: object, *fragments: str) -> None:

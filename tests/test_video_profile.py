@@ -481,7 +481,7 @@ def test_cli_bad_video_is_one_line_exit_2(runner, tmp_path: Path, kind: str) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--detector", "yunet"], "--detector 'yunet' is not one of: mtcnn, haar"),
+        (["--detector", "yunet"], "'yunet' is not one of 'mtcnn', 'haar'"),
         (["--models", "r18,resnet9000", "--save-annotated", "o/a.mp4"], "resnet9000"),
         (["--save-annotated", "/proc/x/a.mp4"], "--save-annotated"),
     ],

@@ -25,6 +25,7 @@ from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, 
 from facebench.errors import FacebenchError
 from facebench.fileio import read_json, write_json_atomic
 from facebench.runfolder import BENCH_LOG, CHECKPOINT
+from facebench.runlock import FolderLock
 
 RUNNING, RAN, FAILED, INTERRUPTED = "running", "ran", "failed", "interrupted"
 
@@ -134,10 +135,13 @@ class BenchLog:
     def open(cls, out: Path, preset: Preset) -> BenchLog:
         path = out / BENCH_LOG
         previous: dict[str, float] = {}
-        if path.is_file():
-            for step in read_json(path).get("steps", []):
-                if step.get("status") in (RAN, DONE) and step.get("wall_s") is not None:  # finished steps only
-                    previous[step["step"]] = float(step["wall_s"])
+        fix = "move it away (the bench writes a new one)"
+        for k, step in enumerate(read_json(path, {"steps": list}, fix)["steps"] if path.is_file() else []):
+            if not isinstance(step, dict) or not isinstance(step.get("step"), str):
+                raise FacebenchError(f"{path}: steps[{k}] is not a step object; {fix}")
+            wall = step.get("wall_s")
+            if step.get("status") in (RAN, DONE) and isinstance(wall, (int, float)):  # finished steps only
+                previous[step["step"]] = float(wall)
         return cls(path, preset, previous)
 
     def write(self, steps: list[Step], states: list[str], walls: list[float | None]) -> None:
@@ -170,23 +174,23 @@ def run_bench(steps: list[Step], preset: Preset | DeployPreset, out: Path, conso
         check(states)
     elif isinstance(preset, Preset):
         check_inputs(preset, states, steps)
-    out.mkdir(parents=True, exist_ok=True)
-    for k, step in enumerate(steps):
-        if states[k] == DONE:
-            continue
-        console.rule(f"[{k + 1}/{len(steps)}] {step.title} -> {step.folder}")
-        resume = states[k] == PARTIAL
-        states[k] = RUNNING
-        log.write(steps, states, walls)
-        started = time.perf_counter()
-        try:
-            step.run(console, resume=resume)
-        except BaseException as exc:
-            states[k] = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
-            walls[k] = time.perf_counter() - started
+    with FolderLock(out, "--out"):  # one bench per runs folder
+        for k, step in enumerate(steps):
+            if states[k] == DONE:
+                continue
+            console.rule(f"[{k + 1}/{len(steps)}] {step.title} -> {step.folder}")
+            resume = states[k] == PARTIAL
+            states[k] = RUNNING
             log.write(steps, states, walls)
-            raise
-        states[k], walls[k] = RAN, time.perf_counter() - started
-        log.write(steps, states, walls)
+            started = time.perf_counter()
+            try:
+                step.run(console, resume=resume)
+            except BaseException as exc:
+                states[k] = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+                walls[k] = time.perf_counter() - started
+                log.write(steps, states, walls)
+                raise
+            states[k], walls[k] = RAN, time.perf_counter() - started
+            log.write(steps, states, walls)
     console.print(overview(steps, states, walls, f"facebench bench --preset {preset.name}: finished"))
     return states

@@ -8,14 +8,16 @@ from pathlib import Path
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.option_types import AlignDetector
 
 
-@command("align")
+@command("align", lock="dst")
 def align(
     src: Path = typer.Option(..., "--src", help="Folder of images (any depth), e.g. identity folders."),
     dst: Path = typer.Option(..., "--dst", help="Output folder: the same relative paths, 112x112, plus align_report.csv."),
-    detector: str = typer.Option("mtcnn", help="mtcnn (weights from PyPI on first use), haar (OpenCV) or center (no detection)."),
-    workers: int = typer.Option(1, help="Processes aligning in parallel (one thread each)."),
+    detector: AlignDetector = typer.Option("mtcnn", help="mtcnn (weights from PyPI on first use), haar (OpenCV) "
+                                           "or center (no detection)."),
+    workers: int = typer.Option(1, min=1, help="Processes aligning in parallel (one thread each)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count unreadable images instead of stopping."),
 ) -> None:
     """Align faces to the 112x112 ArcFace crop; resumable (files already aligned are skipped).

@@ -7,28 +7,32 @@ from pathlib import Path
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.option_types import BenchPreset
 
 
-@command("bench")
+@command("bench", out_dirs=("out", "report"))
 def bench(
-    preset: str = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores), paper (the study, GPU) or "
-                               "deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 variants, about 30 min)."),
+    preset: BenchPreset = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores), paper (the "
+                                       "study, GPU) or deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 "
+                                       "variants, about 30 min)."),
     data: str | None = typer.Option(None, help="Training data instead of the preset's (identity folders or train.rec)."),
     val: list[str] | None = typer.Option(None, help="Verification sets NAME=PATH instead of the preset's; repeatable."),
-    out: Path | None = typer.Option(None, help="Runs folder (default: runs/<preset>); steps already complete "
-                                    "there are skipped, a half-trained run resumed."),
+    out: Path | None = typer.Option(None, help="Runs folder; steps already complete there are skipped, a "
+                                    "half-trained run resumed.", show_default="runs/<preset>"),
     report: Path = typer.Option(Path("reports"), help="Folder for the report (tables, figure, summary)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, where it stands and the equivalent "
                                  "commands; run nothing."),
 ) -> None:
     """Run the study (train the teacher, distil each student with none/kd/adv/emb, verify, profile, report), or
     with --preset deploy measure a pretrained model's deployable variants (export, verify, profile, report)."""
+    from facebench.allocator import tune_allocator
     from facebench.bench.deploy import DeployPreset, check_deploy_inputs
     from facebench.bench.plan import plan_for, run_bench, with_overrides
     from facebench.bench.presets import get_preset
     from facebench.errors import FacebenchError
     from facebench.eval.verify import parse_named_pairs
 
+    tune_allocator()
     chosen = get_preset(preset)
     runs = out if out is not None else Path("runs") / chosen.name
     if isinstance(chosen, DeployPreset):

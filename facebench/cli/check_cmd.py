@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.option_types import non_negative
 
 REGRESSION_EXIT_CODE = 1
 
@@ -15,16 +16,23 @@ REGRESSION_EXIT_CODE = 1
 def check(
     baseline: Path = typer.Option(..., help="Baseline results (a results.json kept aside, e.g. reports/baseline.json)."),
     current: Path | None = typer.Option(None, help="Folder with today's results.json (from facebench report), or a "
-                                        "runs folder to read directly (default: the baseline's folder)."),
-    acc_tol: float = typer.Option(0.5, min=0.0, help="Allowed accuracy drop, percentage points."),
-    latency_tol: float = typer.Option(0.25, min=0.0, help="Allowed latency growth, relative (0.25 = +25%)."),
+                                        "runs folder to read directly.", show_default="the baseline's folder"),
+    acc_tol: float = typer.Option(0.5, min=0.0, callback=non_negative,
+                                  help="Allowed accuracy drop, percentage points."),
+    latency_tol: float = typer.Option(0.25, min=0.0, callback=non_negative,
+                                      help="Allowed latency growth, relative (0.25 = +25%)."),
     update: bool = typer.Option(False, "--update", help="Write the current results as the new baseline (exit 0)."),
 ) -> None:
     """Compare accuracy per model, method and set, and latency per model and setting, with a baseline."""
+    from facebench.errors import FacebenchError
     from facebench.fileio import write_json_atomic
     from facebench.report.check import ACCURACY_KEY, LATENCY_KEY, compare, current_results, load_results
 
-    now = current_results(current if current is not None else baseline.parent)
+    if not update and not baseline.is_file():
+        raise FacebenchError(f"--baseline {baseline}: no such file; keep a results.json from facebench report there, "
+                             "or write one with --update")
+    now = (current_results(current) if current is not None
+           else current_results(baseline.parent, "--current (default: the --baseline's folder)"))
     if update:
         write_json_atomic(baseline, now)
         console.print(f"wrote {baseline}: {len(now['accuracy'])} accuracy and {len(now['latency'])} latency entries")

@@ -8,11 +8,12 @@ differs; plus the teacher, the method and the method's options.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.option_types import non_negative, positive
 from facebench.cli.train_cmd import (
     AlignOption,
     AmpDtypeOption,
@@ -29,6 +30,7 @@ from facebench.cli.train_cmd import (
     LogEveryOption,
     LrOption,
     MarginOption,
+    Optimizer,
     OptimizerOption,
     ResumeOption,
     ScaleOption,
@@ -55,35 +57,40 @@ from facebench.distill.config import (
 )
 
 D = DistillConfig()
+Method = Literal[tuple(METHODS)]  # Literal[TUPLE] is Literal[each value of TUPLE]
+EmbLoss = Literal[EMB_LOSSES]
+AdvLoss = Literal[ADV_LOSSES]
 
 TeacherOption = Annotated[str | None, typer.Option(
     help="Teacher: a zoo name (its run folder runs/NAME; with --teacher-weights: those weights), a run folder (its "
     "checkpoint.pt), a checkpoint file, a .onnx/.xml file or dlib (both embeddings only: --method emb).")]
 TeacherWeightsOption = Annotated[str | None, typer.Option(
     help="Weights for a zoo-name teacher: a state dict (e.g. pretrained mfn128) or a facebench checkpoint.")]
-StudentOption = Annotated[str | None, typer.Option(help="Student zoo model name (facebench models lists them).")]
-MethodOption = Annotated[str | None, typer.Option(
-    help=f"{' | '.join(METHODS)} (none: the student alone, same settings).")]
-DistillOutOption = Annotated[Path | None, typer.Option(help="Run folder (default: runs/<student>-<method>).")]
+StudentOption = Annotated[str | None, typer.Option(
+    help="Student zoo model name (facebench models lists them); required unless --resume.")]
+MethodOption = Annotated[Method | None, typer.Option(
+    help="none: the student alone, same settings; required unless --resume.")]
+DistillOutOption = Annotated[Path | None, typer.Option(help="Run folder.", show_default="runs/<student>-<method>")]
 AlphaOption = Annotated[float | None, typer.Option(
-    help="Weight of the distillation term (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items())
-    + f"; emb relational {RELATIONAL_ALPHA:g}).")]
+    callback=non_negative, help="Weight of the distillation term.",
+    show_default=", ".join(f"{k} {v:g}" for k, v in DEFAULT_ALPHA.items()) + f"; emb relational {RELATIONAL_ALPHA:g}")]
 TemperatureOption = Annotated[float | None, typer.Option(
-    help=f"kd: softmax temperature T (default: {D.temperature:g}).")]
-EmbLossOption = Annotated[str | None, typer.Option(
-    help=f"emb: {', '.join(EMB_LOSSES)} (default: cosine between equal-size embeddings, "
-    "relational between unequal ones).")]
-AdvLossOption = Annotated[str | None, typer.Option(help=f"adv: {' or '.join(ADV_LOSSES)} (default: {D.adv_loss}).")]
-DiscOptimizerOption = Annotated[str | None, typer.Option(
-    help=f"adv: discriminator optimiser (default: {D.disc_optimizer}).")]
+    callback=positive, help="kd: softmax temperature T.", show_default=f"{D.temperature:g}")]
+EmbLossOption = Annotated[EmbLoss | None, typer.Option(
+    help="emb: the distance of the embeddings.",
+    show_default="cosine between equal-size embeddings, relational between unequal ones")]
+AdvLossOption = Annotated[AdvLoss | None, typer.Option(help="adv: the discriminator's loss.", show_default=D.adv_loss)]
+DiscOptimizerOption = Annotated[Optimizer | None, typer.Option(
+    help="adv: discriminator optimiser.", show_default=D.disc_optimizer)]
 DiscLrOption = Annotated[float | None, typer.Option(
-    help=f"adv: discriminator peak learning rate (default: {D.disc_lr:g}).")]
+    callback=positive, help="adv: discriminator peak learning rate.", show_default=f"{D.disc_lr:g}")]
 DiscWeightDecayOption = Annotated[float | None, typer.Option(
-    help=f"adv: discriminator weight decay (default: {D.disc_weight_decay:g}).")]
-DiscHiddenOption = Annotated[int | None, typer.Option(help=f"adv: discriminator channels (default: {D.disc_hidden}).")]
+    callback=non_negative, help="adv: discriminator weight decay.", show_default=f"{D.disc_weight_decay:g}")]
+DiscHiddenOption = Annotated[int | None, typer.Option(
+    min=2, help="adv: discriminator channels.", show_default=str(D.disc_hidden))]
 
 
-@command("distill")
+@command("distill", out_dirs=("out", "resume"))
 def distill(
     teacher: TeacherOption = None,
     teacher_weights: TeacherWeightsOption = None,
@@ -133,8 +140,10 @@ def distill(
     Writes the run folder of facebench train (config.json with the teacher's sha256, checkpoint.pt, best.pt,
     metrics.csv with each loss term, verify.json). Multi-GPU: torchrun --nproc_per_node=K -m facebench distill ...
     """
+    from facebench.allocator import tune_allocator
     from facebench.distill.run import distill as run_distill
 
+    tune_allocator()
     config = config_from_options(DistillConfig, {**locals(), "model": student})  # the student is the config's model
     result = run_distill(config, resume=resume is not None, console=console)
     if result.is_main:

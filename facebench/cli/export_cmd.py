@@ -8,6 +8,7 @@ import typer
 
 from facebench.cli.app import command, console
 from facebench.cli.model_options import WeightsOption, model_options
+from facebench.cli.option_types import Align, ExportFormat, ExportPrecision, Quantize
 
 CALIB_IMAGES = 300  # calibration faces sampled from --calib by default
 
@@ -16,18 +17,18 @@ CALIB_IMAGES = 300  # calibration faces sampled from --calib by default
 def export(
     model: str = typer.Option(..., "--model", help="Zoo name with --weights FILE, run folder or checkpoint .pt."),
     weights: WeightsOption = None,
-    format: str = typer.Option("onnx", "--format", help="onnx, or openvino (IR .xml + .bin)."),
-    precision: str = typer.Option("fp32", help="fp32 or fp16 (weights and input of the file)."),
-    quantize: str = typer.Option("none", help="none; int8 (static, ONNX Runtime QDQ; needs --calib); or "
-                                 "int8-dynamic (ONNX only)."),
+    format: ExportFormat = typer.Option("onnx", "--format", help="openvino: IR .xml + .bin."),
+    precision: ExportPrecision = typer.Option("fp32", help="Weights and input of the file."),
+    quantize: Quantize = typer.Option("none", help="int8: static, ONNX Runtime QDQ, needs --calib; "
+                                      "int8-dynamic: ONNX only."),
     calib: Path | None = typer.Option(None, help="Folder of training images (any depth) to calibrate int8 ranges "
                                       "on; never the evaluation pairs' images."),
     calib_images: int = typer.Option(CALIB_IMAGES, min=1, help="Calibration images taken from --calib, evenly "
                                      "spread over its sorted files."),
-    check: Path | None = typer.Option(None, help="Folder of face images for the self-check (default: the "
-                                      "calibration images; random input when neither is given)."),
-    align: str = typer.Option("center", help="How --calib/--check images are cropped: center, mtcnn, haar, or "
-                              "none (already 112x112 aligned)."),
+    check: Path | None = typer.Option(None, help="Folder of face images for the self-check.",
+                                      show_default="the calibration images; random input when neither is given"),
+    align: Align = typer.Option("center", help="How --calib/--check images are cropped (none: already 112x112 "
+                                "aligned)."),
     out: Path = typer.Option(..., "--out", help="The file to write: .onnx, or .xml for openvino; its sidecar goes "
                              "beside it as FILE.json."),
 ) -> None:
@@ -39,6 +40,7 @@ def export(
     agree (fp32: max abs difference <= 1e-4 after L2 normalisation; fp16 <= 1e-2; int8: min
     cosine >= 0.95), else exit 1 with nothing written.
     """
+    from facebench.allocator import tune_allocator
     from facebench.data.images import check_align
     from facebench.deploy import is_deployed_file
     from facebench.deploy.export import CHECK_IMAGES, ExportRequest, check_export_options, export_model, sample_images
@@ -46,6 +48,7 @@ def export(
     from facebench.modelspec import model_recipe
     from facebench.runfolder import file_sha256
 
+    tune_allocator()
     check_align(align)
     check_export_options(out, format, precision, quantize, calib is not None)
     recipe = model_recipe(model, options=model_options(weights))

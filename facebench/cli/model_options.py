@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from facebench.cli.option_types import Runtime
 from facebench.errors import FacebenchError
 
 if TYPE_CHECKING:
@@ -19,16 +20,17 @@ if TYPE_CHECKING:
 
 WeightsOption = Annotated[Path | None, typer.Option(
     "--weights", help="Weights for a zoo name: a state dict (e.g. pretrained mfn128) or a facebench checkpoint.")]
-RuntimeOption = Annotated[str | None, typer.Option(
-    "--runtime", help="torch, onnxruntime or openvino (default: the file's own: .onnx onnxruntime, .xml openvino; "
-    "torch otherwise).")]
+RuntimeOption = Annotated[Runtime | None, typer.Option(
+    "--runtime", help="The runtime that runs the model.",
+    show_default="the file's own: .onnx onnxruntime, .xml openvino; torch otherwise")]
 InputSizeOption = Annotated[int | None, typer.Option(
-    "--input-size", help="Foreign .onnx/.xml without sidecar: input side in pixels (default: 112).")]
+    "--input-size", min=16, max=1024, help="Foreign .onnx/.xml without sidecar: input side in pixels.",
+    show_default="112")]
 InputMeanOption = Annotated[str | None, typer.Option(
-    "--input-mean", help="Foreign .onnx/.xml: mean in pixel units, 1 value or 3 (RGB) comma-separated "
-    "(default: 127.5).")]
+    "--input-mean", help="Foreign .onnx/.xml: mean in pixel units, 1 value or 3 (RGB) comma-separated.",
+    show_default="127.5")]
 InputStdOption = Annotated[str | None, typer.Option(
-    "--input-std", help="Foreign .onnx/.xml: std in pixel units, 1 or 3 values (default: 127.5).")]
+    "--input-std", help="Foreign .onnx/.xml: std in pixel units, 1 or 3 values.", show_default="127.5")]
 BgrOption = Annotated[bool, typer.Option("--bgr", help="Foreign .onnx/.xml: the network takes BGR channel order.")]
 
 
@@ -56,7 +58,5 @@ def model_options(weights: Path | None = None, runtime: str | None = None, input
         std = parse_triple(input_std, "--input-std") if input_std is not None else ARCFACE.std
         if min(std) <= 0:
             raise FacebenchError(f"--input-std {input_std}: must be positive")
-        if input_size is not None and not 16 <= input_size <= 1024:
-            raise FacebenchError(f"--input-size {input_size}: must be 16..1024 pixels")
         spec = InputSpec(input_size or ARCFACE.size, mean, std, bgr)
     return ModelOptions(weights, runtime, spec)

@@ -7,15 +7,17 @@ from pathlib import Path
 import typer
 
 from facebench.cli.app import command, console
+from facebench.cli.option_types import Align
 
 
-@command("pack")
+@command("pack", lock="out")
 def pack(
     src: Path = typer.Option(..., "--src", help="Identity folders: SRC/<identity>/<image>."),
     out: Path = typer.Option(..., "--out", help="Folder for train.rec, train.idx and property."),
-    align: str = typer.Option("center", help="Rule for images that are not 112x112: none, center, mtcnn, haar."),
-    min_images: int = typer.Option(1, help="Leave out identities with fewer images."),
-    max_images: int | None = typer.Option(None, help="Keep at most this many images per identity (first by name)."),
+    align: Align = typer.Option("center", help="Rule for images that are not 112x112."),
+    min_images: int = typer.Option(1, min=1, help="Leave out identities with fewer images."),
+    max_images: int | None = typer.Option(None, min=1, help="Keep at most this many images per identity (first by "
+                                          "name)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count unreadable images instead of stopping."),
     quality: int = typer.Option(95, min=1, max=100, help="JPEG quality for images that are re-encoded."),
 ) -> None:

@@ -9,13 +9,13 @@ import typer
 from facebench.cli.app import command, console
 
 
-@command("pairs")
+@command("pairs", out_files=("out",))
 def pairs(
     data: Path = typer.Option(..., "--data", help="Identity folders: DATA/<identity>/<image>."),
     out: Path = typer.Option(..., "--out", help="pairs.txt to write (LFW format)."),
-    folds: int = typer.Option(10, help="Identity-disjoint folds (LFW View 2: 10)."),
-    per_fold: int = typer.Option(300, help="Matched pairs per fold, and as many mismatched."),
-    seed: int = typer.Option(0, help="Seed: the same data and seed give the same file."),
+    folds: int = typer.Option(10, min=1, help="Identity-disjoint folds (LFW View 2: 10)."),
+    per_fold: int = typer.Option(300, min=1, help="Matched pairs per fold, and as many mismatched."),
+    seed: int = typer.Option(0, min=0, help="Seed: the same data and seed give the same file."),
 ) -> None:
     """Write LFW-format pairs.txt: per fold, PER_FOLD matched then PER_FOLD mismatched pairs."""
     from facebench.data.pairgen import generate_pairs, identity_numbers

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from facebench.cli.app import command, console
 from facebench.cli.model_options import (
@@ -17,9 +18,14 @@ from facebench.cli.model_options import (
     WeightsOption,
     model_options,
 )
+from facebench.cli.option_types import DEVICE_METAVAR, Detector, Precision, check_device
 
 if TYPE_CHECKING:
     from facebench.profiling.video_run import VideoPlan
+
+
+DEFAULT_OUT = "facebench-out/profile"
+DEFAULT_VIDEO_MODELS = "mobilenet"  # the quickest student: one model's pass over a clip takes minutes on 2 cores
 
 
 def parse_model_list(models: str) -> list[str]:
@@ -28,10 +34,11 @@ def parse_model_list(models: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-@command("profile")
+@command("profile", lock="out", out_files=("save_annotated",))
 def profile(
-    models: str = typer.Option(
-        "r101,r18,mobilenet", help="Comma-separated zoo names (see `facebench models`; seeded random weights), run "
+    models: str | None = typer.Option(
+        None, help="Default: r101,r18,mobilenet (the study's teacher and students); with --video: mobilenet. "
+        "Comma-separated zoo names (see `facebench models`; seeded random weights), run "
         "folders (their best.pt, else checkpoint.pt), checkpoint files, .onnx/.xml files or external models (dlib; "
         "not with --video)."),
     weights: WeightsOption = None,
@@ -40,54 +47,58 @@ def profile(
     input_mean: InputMeanOption = None,
     input_std: InputStdOption = None,
     bgr: BgrOption = False,
-    device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", callback=check_device, metavar=DEVICE_METAVAR,
+                               help="auto: CUDA when available."),
     batch_size: int = typer.Option(1, min=1, help="Images per forward pass."),
     warmup: int = typer.Option(20, min=0, help="Untimed forward passes before timing."),
     iters: int = typer.Option(100, min=1, help="Timed forward passes."),
     threads: int | None = typer.Option(
-        None, min=1, help="CPU threads to pin, torch's and OpenCV's (default: theirs, usually the core count; "
-        "with --video --workers N: per worker, default the cores shared out)."),
-    precision: str = typer.Option("fp32", help="fp32, fp16 or bf16 (weights and input cast to it)."),
+        None, min=1, help="CPU threads to pin, torch's and OpenCV's (with --video --workers N: per worker).",
+        show_default="theirs, usually the core count; with --video --workers N: the cores shared out"),
+    precision: Precision = typer.Option("fp32", help="Weights and input cast to it."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
-    out: Path = typer.Option(Path("reports/profile"), help="Folder for profile.csv, profile.md, profile.json."),
+    out: Path = typer.Option(Path(DEFAULT_OUT), help="Folder for profile.csv, profile.md, profile.json "
+                             "(video_profile.* with --video), under the current directory unless absolute."),
     video: Path | None = typer.Option(
         None, help="Profile decode/detect/align/embed per frame of this video instead (video_profile.* in --out; "
         "--warmup = untimed passes over the first frame; --batch-size and --iters do not apply)."),
-    detector: str | None = typer.Option(None, help="With --video: mtcnn (default) or haar."),
+    detector: Detector | None = typer.Option(None, help="With --video: the face detector.", show_default="mtcnn"),
     max_frames: int | None = typer.Option(None, min=1, help="With --video: process at most N frames."),
-    every: int | None = typer.Option(None, min=1, help="With --video: process every K-th frame (default 1)."),
+    every: int | None = typer.Option(None, min=1, help="With --video: process every K-th frame.", show_default="1"),
     save_annotated: Path | None = typer.Option(
         None, help="With --video: also write the video with boxes, landmarks and track ids (mp4v)."),
     batch_frames: int | None = typer.Option(
-        None, min=1, help="With --video: embed the faces of N consecutive frames as one batch (default 1; "
-        "more throughput, N frames more latency)."),
+        None, min=1, help="With --video: embed the faces of N consecutive frames as one batch (more throughput, "
+        "N frames more latency).", show_default="1"),
     workers: int | None = typer.Option(
-        None, min=1, help="With --video: process N groups of frames at once, one thread each (default 1; "
-        "fps is then frames / wall seconds)."),
+        None, min=1, help="With --video: process N groups of frames at once, one thread each (fps is then "
+        "frames / wall seconds).", show_default="1"),
 ) -> None:
     """Time and count models: params, size, GMACs/GFLOPs, latency ms (mean, std, p50, p95), memory.
 
     Runs on random 112x112 input, so no dataset is needed. Every row records the device,
     dtype, batch size and thread count it was measured with.
     """
+    from facebench.allocator import tune_allocator
     from facebench.profiling.video_run import VideoOptions, plan_video_profile
 
+    tune_allocator()
     spec_options = model_options(weights, runtime, input_size, input_mean, input_std, bgr)
     options = VideoOptions(video, detector, max_frames, every, save_annotated, batch_frames, workers)
     if video is not None:
-        plan = plan_video_profile(parse_model_list(models), options, device=device, precision=precision,
-                                  warmup=warmup, threads=threads, channels_last=channels_last,
-                                  model_options=spec_options)  # fmt: skip
+        names = parse_model_list(models if models is not None else DEFAULT_VIDEO_MODELS)
+        plan = plan_video_profile(names, options, device=device, precision=precision, warmup=warmup, threads=threads,
+                                  channels_last=channels_last, model_options=spec_options)  # fmt: skip
         return _profile_video(plan, out)
     options.check()
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from facebench.device import check_precision, resolve_device
-    from facebench.profiling.profile import profile_models, write_profile
+    from facebench.profiling.profile import DEFAULT_MODELS, profile_models, write_profile
     from facebench.profiling.runtime import RuntimeConfig
 
-    names = parse_model_list(models)
+    names = parse_model_list(models) if models is not None else list(DEFAULT_MODELS)
     if not names:
         raise typer.BadParameter("give at least one model name", param_hint="--models")
     torch_device = resolve_device(device)
@@ -105,7 +116,9 @@ def profile(
 
     paths, meta = write_profile(rows, config, out)
     console.print(_rich_table(rows, meta))
-    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    for warning in meta["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+    console.print(f"wrote {', '.join(p.name for p in paths)} in {out.resolve()}", highlight=False, soft_wrap=True)
 
 
 def _profile_video(plan: VideoPlan, out: Path) -> None:
@@ -125,34 +138,44 @@ def _profile_video(plan: VideoPlan, out: Path) -> None:
     paths, meta = write_video_profile(plan, rows, out)
     console.print(_video_table(rows, meta))
     annotated = f", {plan.save_annotated}" if plan.save_annotated else ""
-    console.print(f"wrote {', '.join(str(p) for p in paths)}{annotated}")
+    console.print(f"wrote {', '.join(p.name for p in paths)} in {out.resolve()}{annotated}", highlight=False,
+                  soft_wrap=True)
+
+
+MEMORY_HEADERS = {  # the one memory kind shown on screen, the first found; every kind is in the files
+    "mem_rss_peak_growth_mb": "peak RSS\ngrowth MB",
+    "mem_alloc_peak_mb": "CUDA alloc\npeak MB",
+}
 
 
 def _rich_table(rows: list[dict], meta: dict) -> object:
-    """The on-screen summary: one line per model, units in the headers."""
+    """The on-screen summary, narrow enough for 80 columns with every number whole (numbers never wrap; a
+    long model name folds): one line per model, units in the headers. Size, GFLOPs, p95 and the other
+    memory kinds are in the files."""
     from rich.table import Table
 
     title = f"{meta['device']} | {meta['dtype']} | batch {meta['batch_size']} | {meta['threads']} threads"
-    table = Table(title=title)
-    memory_keys = list(dict.fromkeys(k for row in rows for k in row if k.startswith("mem_") and k.endswith("_mb")))
-    headers = ["model", "params (M)", "size (MB)", "GMACs", "GFLOPs", "latency ms mean ± std", "p50 ms", "p95 ms",
-               "img/s"]  # fmt: skip
-    for header in headers + memory_keys:
-        table.add_column(header, justify="left" if header == "model" else "right")
+    table = Table(title=title, caption="all columns (size, GFLOPs, p95, every memory kind): profile.csv/.md/.json")
+    memory = next((k for k in MEMORY_HEADERS if any(k in row for row in rows)), None)
+    table.add_column("model", overflow="fold")
+    headers = ["params\nM", "GMACs", "latency ms\nmean ± std", "p50\nms", "img/s"]
+    for header in headers + ([MEMORY_HEADERS[memory]] if memory else []):
+        table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(
-            row["model"],
+        cells = [
             _cell(row["params_m"], ".2f"),
-            f"{row['size_mb']:.1f}",
             _cell(row["gmacs"], ".3f"),
-            _cell(row["gflops"], ".3f"),
-            f"{row['latency_ms_mean']:.2f} ± {row['latency_ms_std']:.2f}",
-            f"{row['latency_ms_p50']:.2f}",
-            f"{row['latency_ms_p95']:.2f}",
-            f"{row['throughput_ips']:.1f}",
-            *(_cell(row.get(k), ".1f") for k in memory_keys),
-        )
+            f"{_sig4(row['latency_ms_mean'])} ± {_sig4(row['latency_ms_std'])}",
+            _sig4(row["latency_ms_p50"]),
+            _sig4(row["throughput_ips"]),
+        ]
+        table.add_row(row["model"], *cells, *([_cell(row.get(memory), ".0f")] if memory else []))
     return table
+
+
+def _sig4(value: float) -> str:
+    """About four significant figures, so big values stay narrow: 4410, 160.1, 2.35."""
+    return format(value, ".0f" if value >= 1000 else ".1f" if value >= 100 else ".2f")
 
 
 def _cell(value: float | None, spec: str) -> str:

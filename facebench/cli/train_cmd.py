@@ -9,58 +9,82 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
 
 from facebench.cli.app import command, console
-from facebench.train.config import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, TrainConfig
+from facebench.cli.option_types import DEVICE_METAVAR, Align, check_device, non_negative, positive
+from facebench.train.config import (
+    AMP_DTYPES,
+    DEFAULT_LR,
+    DEFAULT_WEIGHT_DECAY,
+    HEADS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
 
 D = TrainConfig()  # defaults shown in --help; options left out stay None so --resume can tell them apart
+Head = Literal[HEADS]  # Literal[TUPLE] is Literal[each value of TUPLE]
+Optimizer = Literal[OPTIMIZERS]
+Schedule = Literal[SCHEDULES]
+AmpDtype = Literal[AMP_DTYPES]
 
-ModelOption = Annotated[str | None, typer.Option(help="Zoo model name (facebench models lists them).")]
-OutOption = Annotated[Path | None, typer.Option(help="Run folder (default: runs/<model>).")]
+ModelOption = Annotated[str | None, typer.Option(
+    help="Zoo model name (facebench models lists them); required unless --resume.")]
+OutOption = Annotated[Path | None, typer.Option(help="Run folder.", show_default="runs/<model>")]
 
 DataOption = Annotated[str | None, typer.Option(
-    help="Identity folders root/<identity>/<image>, or an insightface train.rec.")]
-HeadOption = Annotated[str | None, typer.Option(help=f"Margin head: arcface or cosface (default: {D.head}).")]
-EpochsOption = Annotated[int | None, typer.Option(help=f"Default: {D.epochs}.")]
-BatchSizeOption = Annotated[int | None, typer.Option(help=f"Images per step per process (default: {D.batch_size}).")]
+    help="Identity folders root/<identity>/<image>, or an insightface train.rec; required unless --resume.")]
+HeadOption = Annotated[Head | None, typer.Option(help="Margin head.", show_default=D.head)]
+EpochsOption = Annotated[int | None, typer.Option(min=1, show_default=str(D.epochs))]
+BatchSizeOption = Annotated[int | None, typer.Option(
+    min=1, help="Images per step per process.", show_default=str(D.batch_size))]
 LrOption = Annotated[float | None, typer.Option(
-    help=f"Peak learning rate (default: {DEFAULT_LR['sgd']} for sgd, {DEFAULT_LR['adamw']} for adamw).")]
-OptimizerOption = Annotated[str | None, typer.Option(help=f"sgd (momentum 0.9) or adamw (default: {D.optimizer}).")]
+    callback=positive, help="Peak learning rate.",
+    show_default=f"{DEFAULT_LR['sgd']} for sgd, {DEFAULT_LR['adamw']} for adamw")]
+OptimizerOption = Annotated[Optimizer | None, typer.Option(help="sgd has momentum 0.9.", show_default=D.optimizer)]
 WeightDecayOption = Annotated[float | None, typer.Option(
-    help=f"Default: {DEFAULT_WEIGHT_DECAY['sgd']} for sgd, {DEFAULT_WEIGHT_DECAY['adamw']} for adamw.")]
-ScheduleOption = Annotated[str | None, typer.Option(help=f"LR after warm-up: cosine or poly (default: {D.schedule}).")]
-WarmupEpochsOption = Annotated[float | None, typer.Option(help=f"Linear warm-up length (default: {D.warmup_epochs}).")]
+    callback=non_negative,
+    show_default=f"{DEFAULT_WEIGHT_DECAY['sgd']} for sgd, {DEFAULT_WEIGHT_DECAY['adamw']} for adamw")]
+ScheduleOption = Annotated[Schedule | None, typer.Option(help="LR after warm-up.", show_default=D.schedule)]
+WarmupEpochsOption = Annotated[float | None, typer.Option(
+    callback=non_negative, help="Linear warm-up length.", show_default=str(D.warmup_epochs))]
 ValOption = Annotated[list[str] | None, typer.Option(
     help="Validation pairs NAME=PATH (pairs.txt, .bin, .csv); repeatable; the first set's accuracy picks best.pt.")]
-ValEveryOption = Annotated[int | None, typer.Option(help="Steps between validations (default: 0 = each epoch end).")]
+ValEveryOption = Annotated[int | None, typer.Option(
+    min=0, help="Steps between validations (0: each epoch end).", show_default=str(D.val_every))]
 ValFoldsOption = Annotated[int | None, typer.Option(
-    help="Validate on the first k folds only (CPU budgets) (default: all).")]
+    min=2, help="Validate on the first k folds only (CPU budgets).", show_default="all")]
 ValFlipOption = Annotated[bool | None, typer.Option(
-    "--val-flip/--no-val-flip", help="Flip TTA in validation (default: on).")]
+    "--val-flip/--no-val-flip", help="Flip TTA in validation.", show_default="on")]
 ValBatchSizeOption = Annotated[int | None, typer.Option(
-    help=f"Images per forward pass in validation (default: {D.val_batch_size}).")]
+    min=1, help="Images per forward pass in validation.", show_default=str(D.val_batch_size))]
 ResumeOption = Annotated[Path | None, typer.Option(
     help="Continue the run in this folder exactly where its checkpoint.pt left off.")]
-DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: auto).")]
+DeviceOption = Annotated[str | None, typer.Option(
+    callback=check_device, metavar=DEVICE_METAVAR, show_default=D.device)]
 AmpOption = Annotated[bool | None, typer.Option(
-    "--amp/--no-amp", help="Mixed precision (CUDA only) (default: on for CUDA).")]
-AmpDtypeOption = Annotated[str | None, typer.Option(help="bf16 or fp16 (default: bf16 where supported).")]
-ChannelsLastOption = Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Default: off.")]
-ClipGradNormOption = Annotated[float | None, typer.Option(help="Clip the gradients' global L2 norm (default: off).")]
-SeedOption = Annotated[int | None, typer.Option(help=f"Default: {D.seed}.")]
+    "--amp/--no-amp", help="Mixed precision (CUDA only).", show_default="on for CUDA")]
+AmpDtypeOption = Annotated[AmpDtype | None, typer.Option(show_default="bf16 where supported")]
+ChannelsLastOption = Annotated[bool | None, typer.Option(
+    "--channels-last/--no-channels-last", show_default="no-channels-last")]
+ClipGradNormOption = Annotated[float | None, typer.Option(
+    callback=positive, help="Clip the gradients' global L2 norm.", show_default="off")]
+SeedOption = Annotated[int | None, typer.Option(min=0, show_default=str(D.seed))]
 CheckpointEveryOption = Annotated[int | None, typer.Option(
-    help=f"Steps between checkpoints (default: {D.checkpoint_every}).")]
-LogEveryOption = Annotated[int | None, typer.Option(help=f"Steps per metrics.csv row (default: {D.log_every}).")]
-WorkersOption = Annotated[int | None, typer.Option(help="Data loading processes (default: cores - 1).")]
-ThreadsOption = Annotated[int | None, typer.Option(help="CPU threads for training (default: torch's).")]
-EmbeddingSizeOption = Annotated[int | None, typer.Option(help=f"Default: {D.embedding_size}.")]
-ScaleOption = Annotated[float | None, typer.Option(help="Head scale s (default: 64).")]
-MarginOption = Annotated[float | None, typer.Option(help="Head margin m (default: arcface 0.5, cosface 0.35).")]
-AlignOption = Annotated[str | None, typer.Option(
-    help=f"center, none, mtcnn or haar for non-112x112 images (default: {D.align}).")]
+    min=0, help="Steps between checkpoints (0: at the end only).", show_default=str(D.checkpoint_every))]
+LogEveryOption = Annotated[int | None, typer.Option(
+    min=1, help="Steps per metrics.csv row.", show_default=str(D.log_every))]
+WorkersOption = Annotated[int | None, typer.Option(min=0, help="Data loading processes.", show_default="cores - 1")]
+ThreadsOption = Annotated[int | None, typer.Option(min=1, help="CPU threads for training.", show_default="torch's")]
+EmbeddingSizeOption = Annotated[int | None, typer.Option(min=1, show_default=str(D.embedding_size))]
+ScaleOption = Annotated[float | None, typer.Option(callback=positive, help="Head scale s.", show_default="64")]
+MarginOption = Annotated[float | None, typer.Option(
+    callback=non_negative, help="Head margin m.", show_default="arcface 0.5, cosface 0.35")]
+AlignOption = Annotated[Align | None, typer.Option(
+    help="How images that are not 112x112 are cropped.", show_default=D.align)]
 
 ConfigT = TypeVar("ConfigT", bound=TrainConfig)
 
@@ -80,7 +104,7 @@ def config_from_options(cls: type[ConfigT], options: Mapping[str, Any]) -> Confi
     return cast(ConfigT, resume_config(resume, given, cls)) if resume is not None else cls(**given)
 
 
-@command("train")
+@command("train", out_dirs=("out", "resume"))
 def train(
     model: ModelOption = None,
     data: DataOption = None,
@@ -118,8 +142,10 @@ def train(
 
     Multi-GPU / multi-node: torchrun --nproc_per_node=K -m facebench train ... (--batch-size is per process).
     """
+    from facebench.allocator import tune_allocator
     from facebench.train.run import train as run_training
 
+    tune_allocator()
     config = config_from_options(TrainConfig, locals())
     result = run_training(config, resume=resume is not None, console=console)
     fit = result.fit

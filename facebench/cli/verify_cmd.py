@@ -16,9 +16,10 @@ from facebench.cli.model_options import (
     WeightsOption,
     model_options,
 )
+from facebench.cli.option_types import DEVICE_METAVAR, Align, PairFormat, Precision, check_device
 
 
-@command("verify")
+@command("verify", lock="out")
 def verify(
     model: str = typer.Option(
         ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, .onnx/.xml file, "
@@ -26,29 +27,32 @@ def verify(
     ),
     pairs: list[str] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
                                     "named by its stem) or NAME=PATH; repeat for more sets."),
-    images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under (default: the pairs file's)."),
-    format: str = typer.Option("auto", "--format", help="auto (by suffix), lfw, bin or csv."),
-    align: str = typer.Option("center", help="center (centre-crop rule), mtcnn, haar, or none (already 112x112)."),
+    images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under.",
+                                            show_default="the pairs file's folder"),
+    format: PairFormat = typer.Option("auto", "--format", help="auto: by suffix (.bin, .csv, else lfw)."),
+    align: Align = typer.Option("center", help="center (centre-crop rule), mtcnn, haar, or none (already "
+                                "112x112)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip TTA: embedding(img) + embedding(flipped img)."),
     batch_size: int = typer.Option(128, min=1, help="Images per forward pass."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    precision: str | None = typer.Option(None, help="fp32, fp16 or bf16: weights and input cast to it, as profile "
-                                         "does (default: fp16 on CUDA, fp32 on CPU; a .onnx/.xml file runs in its "
-                                         "own)."),
+    device: str = typer.Option("auto", callback=check_device, metavar=DEVICE_METAVAR),
+    precision: Precision | None = typer.Option(None, help="Weights and input cast to it, as profile does (a "
+                                               ".onnx/.xml file runs in its own).",
+                                               show_default="fp16 on CUDA, fp32 on CPU"),
     weights: WeightsOption = None,
     runtime: RuntimeOption = None,
     input_size: InputSizeOption = None,
     input_mean: InputMeanOption = None,
     input_std: InputStdOption = None,
     bgr: BgrOption = False,
-    folds: int | None = typer.Option(None, "--folds", help="Use the first K folds of each pairs file (at least 2; "
-                                     "default: all).", metavar="K"),
+    folds: int | None = typer.Option(None, "--folds", min=2, help="Use the first K folds of each pairs file.",
+                                     show_default="all"),
     out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
 ) -> None:
     """Verify a model on pairs sets with the insightface 10-fold protocol (one row per set).
 
     Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
     """
+    from facebench.allocator import tune_allocator
     from facebench.data.images import check_align
     from facebench.deploy import DeployedModel
     from facebench.device import check_precision, resolve_device
@@ -57,6 +61,7 @@ def verify(
     from facebench.external import is_external
     from facebench.modelspec import resolve_model
 
+    tune_allocator()
     check_align(align)
     options = model_options(weights, runtime, input_size, input_mean, input_std, bgr)
     torch_device = resolve_device(device)

@@ -31,15 +31,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facebench.choices import ALIGN_DETECTORS
 from facebench.data.align import align_face
-from facebench.data.detectors import DETECTOR_NAMES, get_detector
+from facebench.data.detectors import get_detector
 from facebench.data.images import IMAGE_SUFFIXES, decode_image, encode_jpeg, read_bytes
 from facebench.errors import FacebenchError
 from facebench.fileio import atomic_path, write_text_atomic
 
 REPORT_NAME = "align_report.csv"
 REPORT_COLUMNS = ("file", "status", "detector", "score", "fallback", "faces", "time_ms")
-ALIGN_DETECTORS = (*DETECTOR_NAMES, "center")
 CHECKPOINT_EVERY_S = 5.0  # how often the report is rewritten during a run
 
 

@@ -13,9 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from facebench.choices import DETECTOR_NAMES
 from facebench.errors import FacebenchError
-
-DETECTOR_NAMES = ("mtcnn", "haar")
 
 
 @dataclass(frozen=True)

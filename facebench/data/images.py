@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facebench.choices import ALIGN_CHOICES
 from facebench.errors import FacebenchError
 from facebench.input_spec import INPUT_SIZE
 
-ALIGN_CHOICES = ("none", "center", "mtcnn", "haar")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 

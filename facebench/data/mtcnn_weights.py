@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from facebench.errors import FacebenchError
-from facebench.fileio import atomic_path
+from facebench.fileio import atomic_path, cache_dir
 
 WHEEL_REQUIREMENT = "facenet-pytorch==2.6.0"
 WEIGHT_SHA256 = {
@@ -33,13 +32,6 @@ FIX_HINT = (
     f"fix: make PyPI reachable and run again, or `{Path(sys.executable).name} -m pip install --no-deps "
     f"{WHEEL_REQUIREMENT}`, or use --detector haar"
 )
-
-
-def cache_dir() -> Path:
-    """$FACEBENCH_CACHE, else $XDG_CACHE_HOME/facebench, else ~/.cache/facebench."""
-    if os.environ.get("FACEBENCH_CACHE"):
-        return Path(os.environ["FACEBENCH_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facebench"
 
 
 def mtcnn_weight_paths() -> dict[str, Path]:

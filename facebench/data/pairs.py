@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facebench.choices import PAIR_FORMATS
 from facebench.data.folders import list_images
 from facebench.errors import FacebenchError
 from facebench.fileio import atomic_path
@@ -250,7 +251,7 @@ def read_pairs(path: str | Path, fmt: str = "auto", images_root: str | Path | No
         return read_csv_pairs(path, images_root)
     if fmt == "bin":
         return read_bin_pairs(path)
-    raise FacebenchError(f"pairs format {fmt!r} is not one of: auto, lfw, csv, bin")
+    raise FacebenchError(f"pairs format {fmt!r} is not one of: {', '.join(PAIR_FORMATS)}")
 
 
 Matched = tuple[str, int, int]           # name, i, j

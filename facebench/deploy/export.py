@@ -33,15 +33,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from facebench.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, QUANTIZE
 from facebench.deploy.runtimes import DeployedModel, require_runtime
 from facebench.deploy.sidecar import sidecar_path, write_sidecar
 from facebench.errors import FacebenchError
 from facebench.input_spec import InputSpec, model_input_spec
 
 OPSET = 17
-FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
-EXPORT_PRECISIONS = ("fp32", "fp16")
-QUANTIZE = ("none", "int8", "int8-dynamic")
+FORMATS = dict(zip(EXPORT_FORMATS, (".onnx", ".xml"), strict=True))
 # self-check limits, per precision of the written file: max |difference| of L2-normalised embeddings
 # for float files; min cosine similarity for int8, whose per-component error is larger by design
 TOLERANCES = {"fp32": ("max_abs_diff", 1e-4), "fp16": ("max_abs_diff", 1e-2), "int8": ("min_cosine", 0.95)}

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from facebench.choices import RUNTIMES
 from facebench.errors import FacebenchError
 from facebench.input_spec import ARCFACE, InputSpec
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
 DEPLOYED_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}  # file suffix -> its natural runtime
 EXTRAS = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}  # runtime -> (module, extra)
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}

@@ -22,6 +22,7 @@ class ScoredSet:
     distance: np.ndarray
     issame: np.ndarray
     threshold_sq_l2: float
+    folds: int | None = None  # how many folds the pairs span (the k of the k-fold protocol), where known
 
 
 def _pyplot():
@@ -33,10 +34,14 @@ def _pyplot():
     return plt
 
 
-def plot_roc(sets: list[ScoredSet], path: str | Path) -> None:
-    """TAR against FAR (log scale from one false accept upwards), one curve per set."""
+def plot_roc(sets: list[ScoredSet], path: str | Path, title: str) -> None:
+    """TAR against FAR (log scale from one false accept upwards), one curve per set.
+
+    ``title`` names what is plotted (model, pairs set); the fold counts of the sets are appended.
+    The legend sits right of the axes so it never covers a curve.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     smallest_far = 1.0
     for item in sets:
         far, tar, _ = roc_curve(item.distance, item.issame)
@@ -49,13 +54,20 @@ def plot_roc(sets: list[ScoredSet], path: str | Path) -> None:
     ax.set_ylim(0.0, 1.01)
     ax.set_xlabel("false acceptance rate (FAR)")
     ax.set_ylabel("true acceptance rate (TAR)")
-    ax.set_title("ROC")
+    ax.set_title(f"ROC: {title}{_folds_text(sets)}", fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def _folds_text(sets: list[ScoredSet]) -> str:
+    """', 10 folds' (or ', 2-10 folds' when the sets differ); '' when no set knows its folds."""
+    counts = sorted({item.folds for item in sets if item.folds is not None})
+    if not counts:
+        return ""
+    return f", {counts[0]} folds" if len(counts) == 1 else f", {counts[0]}-{counts[-1]} folds"
 
 
 def plot_scores(sets: list[ScoredSet], path: str | Path) -> None:

@@ -116,6 +116,21 @@ def check_folds(folds: np.ndarray) -> int:
     return len(sizes)
 
 
+def check_fold_kinds(folds: np.ndarray, issame: np.ndarray) -> None:
+    """Refuse a fold without both matched and mismatched pairs: its threshold, picked on the other folds, would
+    be scored on one kind only, and a set ordered that way (all matched pairs first) reports a wrong accuracy."""
+    issame = np.asarray(issame, dtype=bool)
+    for fold in range(int(folds.max()) + 1):
+        in_fold = folds == fold
+        n_matched = int(issame[in_fold].sum())
+        if n_matched in (0, int(in_fold.sum())):
+            raise FacebenchError(
+                f"fold {fold} holds {n_matched} matched and {int(in_fold.sum()) - n_matched} mismatched pairs; "
+                "every fold needs both: order the pairs as LFW does (per fold, n matched then n mismatched) "
+                "or give each pair its fold"
+            )
+
+
 def fold_accuracies(
     distances: np.ndarray,
     issame: np.ndarray,

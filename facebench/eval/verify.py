@@ -24,6 +24,7 @@ from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
 from facebench.eval.verification import (
     DEFAULT_N_FOLDS,
     VerificationResult,
+    check_fold_kinds,
     check_folds,
     cosine_from_sq_l2,
     evaluate_distances,
@@ -64,9 +65,11 @@ def check_pair_set(pairs: PairSet) -> None:
         )
     try:
         if pairs.folds is None:
-            kfold_ids(len(pairs), DEFAULT_N_FOLDS)
+            folds = kfold_ids(len(pairs), DEFAULT_N_FOLDS)
         else:
-            check_folds(pairs.folds)
+            folds = pairs.folds
+            check_folds(folds)
+        check_fold_kinds(folds, pairs.issame)
     except FacebenchError as exc:
         raise FacebenchError(f"{pairs.source}: {exc}") from None
 
@@ -262,9 +265,10 @@ def write_outputs(
     paths = RunFolder(out).write_verify(rows, title=f"facebench verify: {resolved.label}", meta=meta)
     write_scores_csv(out / SCORES, scored, resolved.label)
     plot_sets = [
-        ScoredSet(f"{item.name}: {resolved.label}", item.distance, item.pairs.issame, item.result.threshold_sq_l2)
+        ScoredSet(f"{item.name}: {resolved.label}", item.distance, item.pairs.issame, item.result.threshold_sq_l2,
+                  int(item.folds.max()) + 1)
         for item in scored
     ]
-    plot_roc(plot_sets, out / "roc.png")
+    plot_roc(plot_sets, out / "roc.png", f"{resolved.label} on {', '.join(item.name for item in scored)}")
     plot_scores(plot_sets, out / "scores.png")
     return [*paths, out / SCORES, out / "roc.png", out / "scores.png"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +51,27 @@ def _open(path: Path) -> cv2.VideoCapture:
         raise FacebenchError(f"video {path} does not exist; {VIDEO_FIX}")
     if path.is_dir():
         raise FacebenchError(f"video {path} is a folder; {VIDEO_FIX}")
-    if cv2.haveImageReader(str(path)):
-        raise FacebenchError(f"video {path} is a still image, not a video; {VIDEO_FIX}")
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with _quiet_opencv():
+        if cv2.haveImageReader(str(path)):
+            raise FacebenchError(f"video {path} is a still image, not a video; {VIDEO_FIX}")
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         raise FacebenchError(
             f"video {path} cannot be read as a video (not a video file, damaged, or without frames); {VIDEO_FIX}"
         )
     return capture
+
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own warnings off while a video is opened ("[ WARN:0@0.02] ... can't be used to capture by name"
+    before our one line that says the same)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def probe_video(path: str | Path) -> VideoInfo:

@@ -15,13 +15,20 @@ from typing import Any
 import torch
 
 from facebench.deploy import DeployedModel
-from facebench.device import PRECISIONS, device_name
+from facebench.device import PRECISIONS, device_name, usable_cores
 from facebench.errors import FacebenchError
 from facebench.external import external_spec, load_external
 from facebench.models import create_model
 from facebench.modelspec import ModelOptions, ModelRecipe, model_recipe
 from facebench.profiling.memory import CpuPeakRss, nvml_device_used_mb
-from facebench.profiling.runtime import RuntimeConfig, latency_summary, measure_runtime
+from facebench.profiling.runtime import (
+    RuntimeConfig,
+    latency_summary,
+    load_warning,
+    machine_state,
+    measure_runtime,
+    spread_warning,
+)
 from facebench.profiling.static import BYTES_PER_MB, BYTES_PER_MIB, state_dict_bytes, static_metrics
 from facebench.runfolder import RunFolder
 
@@ -61,27 +68,42 @@ def profile_models(
     threads = config.threads if config.threads is not None else torch.get_num_threads()
     rows = []
     for name, recipe in zip(names, recipes, strict=True):
+        before = machine_state()
         if recipe.external:
-            rows.append(profile_external(name, config, on_model_start, on_iter))
-            continue
-        static, runtime_name, precision = _static_row(recipe, config)
-        if on_model_start:
-            on_model_start(name, config.warmup + config.iters)
-        runtime = measure_runtime(recipe.build, config, on_iter, baseline_mb)
-        rows.append(
-            {
-                "model": name,
-                "runtime": runtime_name,
-                "device": device_name(config.device),
-                "dtype": precision,
-                "batch": config.batch_size,
-                "threads": threads,
-                "channels_last": config.channels_last,
-                **static,
-                **runtime,
-            }
-        )
+            row = profile_external(name, config, on_model_start, on_iter)
+        else:
+            row = _profile_torch(name, recipe, config, threads, on_model_start, on_iter, baseline_mb)
+        after = machine_state()
+        rows.append(row | {f"{key}_{when}": state[key] for when, state in (("before", before), ("after", after))
+                           for key in ("load_avg_1m", "cpu_mhz")} | {"timing_warning": spread_warning(row)})
     return rows
+
+
+def _profile_torch(
+    name: str,
+    recipe: ModelRecipe,
+    config: RuntimeConfig,
+    threads: int,
+    on_model_start: Callable[[str, int], None] | None,
+    on_iter: Callable[[], None] | None,
+    baseline_mb: float,
+) -> dict[str, Any]:
+    """The row of a zoo, checkpoint or deployed model: settings, counts, latency and memory."""
+    static, runtime_name, precision = _static_row(recipe, config)
+    if on_model_start:
+        on_model_start(name, config.warmup + config.iters)
+    runtime = measure_runtime(recipe.build, config, on_iter, baseline_mb)
+    return {
+        "model": name,
+        "runtime": runtime_name,
+        "device": device_name(config.device),
+        "dtype": precision,
+        "batch": config.batch_size,
+        "threads": threads,
+        "channels_last": config.channels_last,
+        **static,
+        **runtime,
+    }
 
 
 def _static_row(recipe: ModelRecipe, config: RuntimeConfig) -> tuple[dict[str, float | None], str, str]:
@@ -136,11 +158,18 @@ def profile_meta(rows: Sequence[dict[str, Any]], config: RuntimeConfig) -> dict[
     """The settings and environment recorded beside profile rows (profile.json "meta").
 
     Device and threads come from the first zoo model's row (external models may run on
-    their own library's device); EXTERNAL_NOTE is added when any row is external.
+    their own library's device); EXTERNAL_NOTE is added when any row is external. ``machine``
+    holds the load average and CPU clock before the first model's timing and after the last's;
+    ``warnings`` the lines saying why latencies may be untrustworthy (``load_warning``,
+    ``spread_warning``).
     """
     from facebench.provenance import environment
 
     first = next((row for row in rows if external_spec(row["model"]) is None), rows[0])
+    machine_before, machine_after = (
+        {"load_avg_1m": row[f"load_avg_1m_{when}"], "cpu_mhz": row[f"cpu_mhz_{when}"], "usable_cores": usable_cores()}
+        for row, when in ((rows[0], "before"), (rows[-1], "after"))
+    )
     meta = {
         "device": first["device"],
         "dtype": config.precision,
@@ -153,6 +182,11 @@ def profile_meta(rows: Sequence[dict[str, Any]], config: RuntimeConfig) -> dict[
         "latency": "per-iteration wall time, ms; std is the sample std (ddof=1)",
         "units": "MB = 1e6 bytes; size_mb is the fp32 state_dict; gmacs by ptflops, gflops by FlopCounterMode",
         "environment": environment(),
+        "machine": {"before_timing": machine_before, "after_timing": machine_after,
+                    "note": "load_avg_1m: os.getloadavg; cpu_mhz: cpu0's cpufreq, else the mean of /proc/cpuinfo"},
+        "warnings": [w for w in [load_warning(machine_before, machine_after, first["threads"])
+                                 if first["device"].startswith("cpu") else "",
+                                 *(row["timing_warning"] for row in rows)] if w],
     }
     if any(external_spec(row["model"]) is not None for row in rows):
         meta["external"] = EXTERNAL_NOTE

@@ -9,19 +9,26 @@ thread count is pinned for the run and recorded. Each iteration is timed on its 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from facebench.device import check_precision
+from facebench.device import check_precision, usable_cores
 from facebench.errors import FacebenchError
 from facebench.input_spec import random_input
 from facebench.profiling.memory import CpuPeakRss, cuda_peak_reset, cuda_peaks_mb, nvml_process_mb
 from facebench.timing import no_sync, time_calls
+
+LOAD_SLACK = 0.5  # load average beyond the cores a run leaves free that counts as competing for its cores
+SPREAD_LIMIT = 1 / 3  # std above this fraction of the mean: the times are too spread to trust the mean
+_CPUFREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+_CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
@@ -121,3 +128,50 @@ def _build_and_time(
 ) -> np.ndarray:
     model = build_model().eval().to(device=config.device, dtype=dtype, memory_format=memory_format)
     return time_forward(model, x, warmup=config.warmup, iters=config.iters, on_iter=on_iter)
+
+
+def machine_state() -> dict[str, float | int | None]:
+    """1-minute load average (None where the OS has none), CPU clock in MHz (cpufreq of cpu0, else the mean
+    of /proc/cpuinfo 'cpu MHz'; None where neither is readable) and the cores this process may use."""
+    try:
+        load: float | None = round(os.getloadavg()[0], 2)
+    except OSError:
+        load = None
+    return {"load_avg_1m": load, "cpu_mhz": _cpu_mhz(), "usable_cores": usable_cores()}
+
+
+def _cpu_mhz() -> float | None:
+    try:
+        return round(int(_CPUFREQ.read_text()) / 1e3, 1)
+    except (OSError, ValueError):
+        pass
+    try:
+        mhz = [float(line.split(":")[1]) for line in _CPUINFO.read_text().splitlines() if line.startswith("cpu MHz")]
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(sum(mhz) / len(mhz), 1) if mhz else None
+
+
+def load_warning(before: dict, after: dict, threads: int) -> str:
+    """One line when other jobs competed for the run's cores, else ''.
+
+    ``before``/``after`` are ``machine_state()`` around all timing. Competing: the load average
+    before timing exceeded the cores the run leaves free (cores - threads) by more than
+    LOAD_SLACK, or after timing (the run's own threads included) exceeded all cores by more.
+    """
+    cores, free = before["usable_cores"], max(before["usable_cores"] - threads, 0)
+    load_before, load_after = before["load_avg_1m"], after["load_avg_1m"]
+    if load_before is None or load_after is None:
+        return ""
+    if load_before <= free + LOAD_SLACK and load_after <= cores + LOAD_SLACK:
+        return ""
+    return (f"load average {load_before:.2f} before / {load_after:.2f} after timing, {cores} cores, {threads} "
+            "threads: other jobs competed; compare p50")
+
+
+def spread_warning(row: dict) -> str:
+    """One line when ``row``'s std exceeds SPREAD_LIMIT of its mean latency, else ''."""
+    mean, std = row["latency_ms_mean"], row["latency_ms_std"]
+    if not std > SPREAD_LIMIT * mean:
+        return ""
+    return f"{row['model']}: latency std {std:.2f} ms > a third of the mean {mean:.2f} ms; compare p50"

@@ -134,7 +134,7 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
         notes += left_out
         if scored:
             name = "roc.png" if set_name == main_set else f"roc_{set_name}.png"
-            plot_roc(scored, out / name)
+            plot_roc(scored, out / name, f"every run on {set_name}")
             paths.append(out / name)
             files[f"ROC of every run on {set_name}"] = name
     write_json_atomic(out / RESULTS_NAME, results(rows, found, runs_root, env))

@@ -53,8 +53,12 @@ def load_results(path: Path) -> dict[str, Any]:
     return data
 
 
-def current_results(folder: Path) -> dict[str, Any]:
-    """``folder/results.json`` when there is one, else the results of the run folders under ``folder``."""
+def current_results(folder: Path, option: str = "--current") -> dict[str, Any]:
+    """``folder/results.json`` when there is one, else the results of the run folders under ``folder``
+    (``option`` names the setting that gave ``folder`` in errors)."""
+    if not folder.is_dir():
+        raise FacebenchError(f"{option} {folder}: no such folder; give the folder facebench report wrote or a runs "
+                             "folder")
     path = folder / "results.json"
     if path.is_file():
         return load_results(path)
@@ -65,7 +69,7 @@ def current_results(folder: Path) -> dict[str, Any]:
 
     found = discover(folder)
     if not found.runs:
-        raise FacebenchError(f"--current {folder}: neither a results.json nor run folders (config.json + verify.json)")
+        raise FacebenchError(f"{option} {folder}: neither a results.json nor run folders (config.json + verify.json)")
     return results(study_rows(found.runs), found, folder, environment())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+HEADS = ("arcface", "cosface")  # the margin heads facebench.models.heads registers
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "poly")
 AMP_DTYPES = ("bf16", "fp16")

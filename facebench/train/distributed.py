@@ -37,6 +37,11 @@ class DistInfo:
         return self.world_size > 1
 
 
+def launched_as_main() -> bool:
+    """Whether this process is rank 0 as torchrun numbers them (RANK), or the only process; before joining."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed(device: str) -> DistInfo:
     """Resolve ``--device`` and, under torchrun, join the process group (NCCL on CUDA, gloo on CPU).
 

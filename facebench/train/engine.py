@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from facebench.checkpoint import save_checkpoint
 from facebench.data.loaders import FaceLoader, default_workers
 from facebench.errors import FacebenchError
-from facebench.runfolder import BEST, CHECKPOINT, METRICS, VAL_LOG, RunFolder
+from facebench.runfolder import BEST, CHECKPOINT, CONFIG, METRICS, VAL_LOG, RunFolder
 from facebench.train.config import AMP_DTYPES, OPTIMIZERS, SCHEDULES, EngineConfig
 from facebench.train.distributed import (
     DistInfo,
@@ -161,6 +161,18 @@ def resolve_amp(config: EngineConfig, device: torch.device) -> torch.dtype | Non
     if name not in AMP_DTYPES:
         raise FacebenchError(f"--amp-dtype {name!r} is not one of: {', '.join(AMP_DTYPES)}")
     return torch.bfloat16 if name == "bf16" else torch.float16
+
+
+def _load_weights(module: nn.Module, state: Mapping[str, torch.Tensor] | None, source: Path, name: str) -> None:
+    """Put a checkpoint's saved state into ``module``; a missing or mismatched one -> one line naming the file."""
+    try:
+        if state is None:
+            raise RuntimeError("none saved")
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0].rstrip(":")
+        raise FacebenchError(f"{source}: its {name} weights do not fit this run's ({first}); resume with the "
+                             "data and options the run was started with, or start a new run without --resume") from None
 
 
 def check_config(config: EngineConfig) -> None:
@@ -321,11 +333,17 @@ class Engine:
                 f"{source}: saved by {state['world_size']} process(es) at {state['steps_per_epoch']} steps per epoch, "
                 f"now {self.dist.world_size} at {self.steps_per_epoch}; resume with the same process count and data"
             )
-        self.model.load_state_dict(checkpoint["state_dict"])
+        if (checkpoint["model"], checkpoint["embedding_size"]) != (self.run.model_name, self.run.embedding_size):
+            raise FacebenchError(
+                f"{source}: holds a {checkpoint['model']} model (embedding {checkpoint['embedding_size']}), but "
+                f"{self.run.run_dir / CONFIG} names {self.run.model_name} (embedding {self.run.embedding_size}); "
+                "put back the checkpoint.pt that run wrote, or start a new run without --resume"
+            )
+        _load_weights(self.model, checkpoint["state_dict"], source, MODEL_KEY)
         for objective in self.objectives:
             for name, module in objective.modules.items():
                 if name != MODEL_KEY:
-                    module.load_state_dict(state["modules"][name])
+                    _load_weights(module, state["modules"].get(name), source, name)
         for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         for scaler, saved in zip(self.scalers, state["scalers"], strict=True):

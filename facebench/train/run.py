@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -13,6 +14,7 @@ from torch.utils.data import Dataset
 
 from facebench.errors import FacebenchError
 from facebench.runfolder import CHECKPOINT, CONFIG, RunFolder
+from facebench.runlock import FolderLock
 from facebench.train.config import RESUME_OVERRIDABLE, TrainConfig
 from facebench.train.engine import (
     MODEL_KEY,
@@ -87,8 +89,11 @@ def check_train_config(config: TrainConfig) -> None:
     from facebench.models import model_spec
     from facebench.models.heads import head_spec
 
-    if not config.model or not config.data:
-        raise FacebenchError("give --model NAME and --data DIR|train.rec (or --resume RUN_DIR)")
+    if not config.model:  # distill checks its --student first (check_distill_config)
+        raise FacebenchError("give --model NAME (a zoo model; facebench models lists them), or --resume RUN_DIR")
+    if not config.data:
+        raise FacebenchError("give --data DIR|train.rec (identity folders or an insightface train.rec), or "
+                             "--resume RUN_DIR")
     refuse_external(config.model)
     model_spec(config.model)
     head_spec(config.head)
@@ -118,38 +123,42 @@ def train(
     from facebench.eval.verify import load_pair_sets
     from facebench.models import create_model, model_spec
     from facebench.models.heads import create_head
-    from facebench.train.distributed import init_distributed, shutdown
+    from facebench.train.distributed import init_distributed, launched_as_main, shutdown
     from facebench.train.losses import HEAD_KEY, margin_loss
     from facebench.train.state import seed_everything
     from facebench.train.validate import PairsValidator
 
     check_train_config(config)
     run_dir = run_dir_of(config)
-    if not resume and (run_dir / CHECKPOINT).exists():
-        raise FacebenchError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
-    val_sets = load_pair_sets(config.val, config.val_folds, "--val-folds") if config.val else []
-    info = init_distributed(config.device)
-    try:
-        input_spec = model_spec(config.model).input_spec
-        dataset = open_dataset(config.data, train=True, align=config.align, input_spec=input_spec)
-        seed_everything(config.seed)  # same initial weights in every process (DDP broadcasts rank 0's anyway)
-        model = create_model(config.model, embedding_size=config.embedding_size)
-        head = create_head(config.head, config.embedding_size, dataset.num_classes, scale=config.scale,
-                           margin=config.margin)
-        objective = Objective(
-            "main", {MODEL_KEY: model, HEAD_KEY: head}, margin_loss, optimizer=config.optimizer,
-            lr=config.resolved_lr(), momentum=config.momentum, weight_decay=config.resolved_weight_decay(),
-        )  # fmt: skip
-        plan = method(objective, dataset) if method is not None else Plan([objective])
-        validator = PairsValidator(
-            val_sets, run_dir, config.model, align=config.align, device=info.device,
-            batch_size=config.val_batch_size, flip=config.val_flip,
-        ) if val_sets else None  # fmt: skip
-        facts = {"num_classes": dataset.num_classes, "num_images": len(dataset), "head": repr(head),
-                 "lr": config.resolved_lr(), "weight_decay": config.resolved_weight_decay(), **plan.info}
-        run = RunSpec(run_dir, config.model, config.embedding_size, asdict(config), facts)
-        engine = Engine(config, plan.objectives, dataset, run, info, frozen=plan.frozen, validator=validator,
-                        callbacks=callbacks, console=console, progress=progress)
-        return TrainResult(run_dir, engine.fit(resume=resume), model, head, info.is_main)
-    finally:
-        shutdown(info)
+    # rank 0 alone holds the run folder's lock (it alone writes there); locking also removes stale temp files
+    lock = FolderLock(run_dir, "--resume" if resume else "--out") if launched_as_main() else contextlib.nullcontext()
+    with lock:
+        if not resume and (run_dir / CHECKPOINT).exists():
+            raise FacebenchError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose "
+                                 "another --out")
+        val_sets = load_pair_sets(config.val, config.val_folds, "--val-folds") if config.val else []
+        info = init_distributed(config.device)
+        try:
+            input_spec = model_spec(config.model).input_spec
+            dataset = open_dataset(config.data, train=True, align=config.align, input_spec=input_spec)
+            seed_everything(config.seed)  # same initial weights in every process (DDP broadcasts rank 0's anyway)
+            model = create_model(config.model, embedding_size=config.embedding_size)
+            head = create_head(config.head, config.embedding_size, dataset.num_classes, scale=config.scale,
+                               margin=config.margin)
+            objective = Objective(
+                "main", {MODEL_KEY: model, HEAD_KEY: head}, margin_loss, optimizer=config.optimizer,
+                lr=config.resolved_lr(), momentum=config.momentum, weight_decay=config.resolved_weight_decay(),
+            )  # fmt: skip
+            plan = method(objective, dataset) if method is not None else Plan([objective])
+            validator = PairsValidator(
+                val_sets, run_dir, config.model, align=config.align, device=info.device,
+                batch_size=config.val_batch_size, flip=config.val_flip,
+            ) if val_sets else None  # fmt: skip
+            facts = {"num_classes": dataset.num_classes, "num_images": len(dataset), "head": repr(head),
+                     "lr": config.resolved_lr(), "weight_decay": config.resolved_weight_decay(), **plan.info}
+            run = RunSpec(run_dir, config.model, config.embedding_size, asdict(config), facts)
+            engine = Engine(config, plan.objectives, dataset, run, info, frozen=plan.frozen, validator=validator,
+                            callbacks=callbacks, console=console, progress=progress)
+            return TrainResult(run_dir, engine.fit(resume=resume), model, head, info.is_main)
+        finally:
+            shutdown(info)

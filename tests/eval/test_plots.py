@@ -15,7 +15,7 @@ def test_roc_and_score_plots_are_written(tmp_path: Path) -> None:
     issame = np.arange(400) % 2 == 0
     distance = np.clip(np.where(issame, rng.normal(0.8, 0.2, 400), rng.normal(1.6, 0.2, 400)), 0, 4)
     sets = [ScoredSet("a", distance, issame, 1.2), ScoredSet("b", distance[::-1].copy(), issame, 1.0)]
-    plot_roc(sets, tmp_path / "roc.png")
+    plot_roc(sets, tmp_path / "roc.png", "r18 on a, b")
     plot_scores(sets, tmp_path / "scores.png")
     roc = cv2.imread(str(tmp_path / "roc.png"))
     scores = cv2.imread(str(tmp_path / "scores.png"))
