@@ -75,3 +75,26 @@ def test_table2_and_results_name_runtime_and_precision(deployed: tuple[Path, lis
     results = read_json(root / "report" / "results.json")
     assert len(results["accuracy"]) == 3 and len(results["latency"]) == 8
     assert (root / "report" / "figure_deploy.png").stat().st_size > 0
+
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def test_committed_deploy_report_rebuilds_from_the_committed_run_files(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """reports/deploy/compression.md is what `cd reports && facebench report --runs runs/deploy` makes of
+    reports/runs/deploy (the deploy bench's small files)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from facebench.cli import app
+
+    if not (REPORTS / "runs" / "deploy").is_dir():
+        pytest.skip("reports/runs/deploy is not committed")
+    shutil.copytree(REPORTS / "runs" / "deploy", tmp_path / "runs" / "deploy")
+    monkeypatch.chdir(tmp_path)  # the table names each row's folder as runs/deploy/<variant>
+    result = CliRunner().invoke(app, ["report", "--runs", "runs/deploy", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for name in ("compression.md", "compression.csv", "table2.md"):
+        assert (tmp_path / "out" / name).read_text() == (REPORTS / "deploy" / name).read_text(), name

@@ -29,5 +29,6 @@ def report(
     result = build_any_report(runs, out, profile or [])
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    console.print(f"{len(result.rows)} table rows; wrote {', '.join(str(p) for p in result.paths)}",
+    rows = f"{len(result.rows)} table rows; " if result.rows else ""
+    console.print(f"{rows}wrote {', '.join(str(p) for p in result.paths)}",
                   highlight=False, soft_wrap=True)

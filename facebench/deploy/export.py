@@ -127,7 +127,7 @@ def face_batch(images: list[Path], spec: InputSpec, align: str) -> torch.Tensor:
 def export_model(request: ExportRequest) -> ExportResult:
     """Write the request's file (and companions) and sidecar after a passing self-check (module docstring)."""
     check_export_options(request.out, request.format, request.precision, request.quantize, bool(request.calib))
-    model = request.model.eval().cpu().float()
+    model = copy.deepcopy(request.model).eval().cpu().float()  # the caller's model keeps its device and dtype
     spec = model_input_spec(model)
     out = request.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -256,9 +256,11 @@ def _quantize_static(fp32_file: Path, work: Path, calib: torch.Tensor) -> Path:
 
 def _quantize_dynamic(fp32_file: Path, work: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    quantized = work / f"{fp32_file.stem}.int8-dynamic.onnx"
-    quantize_dynamic(str(fp32_file), str(quantized), weight_type=QuantType.QInt8)
+    prepared, quantized = work / "prepared.onnx", work / f"{fp32_file.stem}.int8-dynamic.onnx"
+    quant_pre_process(str(fp32_file), str(prepared))
+    quantize_dynamic(str(prepared), str(quantized), weight_type=QuantType.QInt8)
     return quantized
 
 

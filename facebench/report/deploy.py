@@ -147,7 +147,7 @@ def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantRe
 def figure_deploy(variants: list[VariantResult], paths: list[Path]) -> None:
     """LFW accuracy against batch-1 latency (log x), one labelled point per verified variant."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(12, 5))
     for k, variant in enumerate(v for v in variants if v.row and 1 in v.profiles):
         acc, std = _pct(variant.row["accuracy"]), _pct(variant.row["accuracy_std"])
         latency = variant.latency(1)[0]
