@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from train_helpers import TINY, TinyNet, make_faces, tiny_spec, write_pairs_csv
 from typer.testing import CliRunner
 
 from facebench.cli import app
+from facebench.eval.verification import cosine_from_sq_l2, evaluate_distances
 from facebench.fileio import write_json_atomic
 from facebench.models import registry
 from facebench.models.common import FEATURE_MAP_SIZE
@@ -82,3 +86,44 @@ def make_study(root: Path) -> Path:
     assert result.exit_code == 0, result.output
     torch.set_num_threads(threads)
     return runs
+
+
+TOY_PAIRS, TOY_FOLDS = 400, 4
+TOY_ISSAME = np.tile(np.repeat([True, False], TOY_PAIRS // TOY_FOLDS // 2), TOY_FOLDS)
+TOY_FOLD_IDS = np.repeat(np.arange(TOY_FOLDS), TOY_PAIRS // TOY_FOLDS)
+
+
+def toy_distances(separation: float, seed: int) -> np.ndarray:
+    """Squared L2 distances of TOY_ISSAME's pairs: matched ones ``separation`` lower, off the 0.01 threshold grid."""
+    rng = np.random.default_rng(seed)
+    distance = rng.uniform(0.5, 3.5, TOY_PAIRS) - np.where(TOY_ISSAME, separation / 2, -separation / 2)
+    return np.clip(np.round(distance, 2), 0.0, 3.98) + 0.005
+
+
+def write_scored_run(folder: Path, distances: np.ndarray, *, config: dict[str, Any] | None = None,
+                     meta: dict[str, Any] | None = None, set_name: str = "toy") -> Path:
+    """A run folder as train/distill + verify leave it, from distances alone: verify.json (row and
+    ``meta.results`` from ``evaluate_distances``), scores.csv as ``write_scores_csv`` writes it, and
+    config.json when ``config`` is given (a verify-only folder otherwise, with ``meta``)."""
+    folder.mkdir(parents=True)
+    result = evaluate_distances(distances, TOY_ISSAME, TOY_FOLD_IDS).to_dict()
+    row = {"set": set_name, "n_pairs": TOY_PAIRS, "accuracy": result["accuracy"],
+           "accuracy_std": result["accuracy_std"], "threshold_sq_l2": result["threshold_sq_l2"],
+           "tar_at_far_1e-03": None}
+    write_json_atomic(folder / "verify.json", {"rows": [row], "meta": (meta or {}) | {"results": {set_name: result}}})
+    pd.DataFrame({"model": "toy", "set": set_name, "pair": np.arange(TOY_PAIRS),
+                  "score": cosine_from_sq_l2(distances), "issame": TOY_ISSAME.astype(int),
+                  "fold": TOY_FOLD_IDS}).to_csv(folder / "scores.csv", index=False)
+    if config is not None:
+        write_json_atomic(folder / "config.json", config)
+    return folder
+
+
+def toy_config(folder: Path, model: str, *, method: str | None = None, teacher: Path | None = None,
+               seed: int = 0, **settings: Any) -> dict[str, Any]:
+    """config.json of a train run, or of a distill run with ``method`` from the run folder ``teacher``."""
+    config: dict[str, Any] = {"config": {"model": model, "seed": seed, "out": str(folder), "lr": 0.1} | settings}
+    if method is not None and teacher is not None:
+        config["config"] |= {"method": method, "teacher": str(teacher / "checkpoint.pt")}
+        config["teacher"] = {"model": WIDE, "checkpoint": str(teacher / "checkpoint.pt")}
+    return config

@@ -80,6 +80,9 @@ def test_table1_cells_trace_to_verify_json(study: Path, report: Path) -> None:
         row = verify_row(study / f"tiny-{method}")
         assert student[f"toy {title}"] == f"{100 * row['accuracy']:.2f} ± {100 * row['accuracy_std']:.2f}"
         assert student[f"toy TAR@FAR=1e-3 {title}"] == "-"  # 8 mismatched pairs: TAR@1e-3 undefined
+        if method != "none":  # the paired tests read the real verify writer's scores.csv and meta
+            gain = 100 * (row["accuracy"] - verify_row(study / "tiny-none")["accuracy"])
+            assert student[f"toy {title} - Vanilla"].startswith(f"{gain:+.2f} ["), student[f"toy {title} - Vanilla"]
         assert teacher[f"toy {title}"] == ("-" if method != "none" else
                                            f"{100 * verify_row(study / 'teacher-wide')['accuracy']:.2f} ± "
                                            f"{100 * verify_row(study / 'teacher-wide')['accuracy_std']:.2f}")

@@ -63,7 +63,8 @@ AdvLoss = Literal[ADV_LOSSES]
 
 TeacherOption = Annotated[str | None, typer.Option(
     help="Teacher: a zoo name (its run folder runs/NAME; with --teacher-weights: those weights), a run folder (its "
-    "checkpoint.pt), a checkpoint file, a .onnx/.xml file or dlib (both embeddings only: --method emb).")]
+    "checkpoint.pt), a checkpoint file, a .onnx/.xml file or dlib (both embeddings only: emb, or kd through a head "
+    "fitted on them).")]
 TeacherWeightsOption = Annotated[str | None, typer.Option(
     help="Weights for a zoo-name teacher: a state dict (e.g. pretrained mfn128) or a facebench checkpoint.")]
 StudentOption = Annotated[str | None, typer.Option(

@@ -13,7 +13,10 @@ weighted term, logged under its own metrics.csv column (``loss_<term>``, weight 
   the labelled class only; in the teacher it would understate exactly the class it knows
   best, and in the student it would make KL = 0 demand cosines that differ from the
   teacher's. Margin-free, KL = 0 exactly when the student's class cosines equal the
-  teacher's; the margin stays in the student's own ArcFace term.
+  teacher's; the margin stays in the student's own ArcFace term. A teacher without a head
+  over these classes (pretrained weights, an exported file, dlib) first gets one fitted on
+  its frozen embeddings of the training set (``facebench.distill.fitted_head``), whose
+  classes are the student's by construction.
 - ``emb``: ``emb`` = alpha * (1 - cos) (or the squared distance) between the normalised
   student and teacher embeddings, which needs equal embedding sizes; between unequal ones
   (dlib's 128-d teacher, a 512-d student) the default is ``relational``: alpha * RKD-D,
@@ -117,7 +120,7 @@ def method_spec(name: str) -> MethodSpec:
 
 def require(teacher: Teacher, spec: MethodSpec) -> None:
     """Refuse, in one line, a method that needs outputs this teacher does not have."""
-    if LOGITS in spec.needs and teacher.num_classes is None:
+    if LOGITS in spec.needs and teacher.num_classes is None and teacher.without_logits:
         raise FacebenchError(f"--method {spec.name} needs class logits from the teacher, and {teacher.label} has none "
                              f"({teacher.without_logits}); use --method emb")
     if FEATURES in spec.needs and teacher.feature_channels is None:
@@ -136,7 +139,10 @@ def _none(config: DistillConfig, teacher: Teacher | None, student: Objective, da
 
 @builds("kd")
 def _kd(config: DistillConfig, teacher: Teacher, student: Objective, dataset: Dataset) -> Plan:
-    check_class_set(teacher, dataset, config.data)
+    if teacher.num_classes is None:
+        teacher.fit_head(dataset)
+    else:
+        check_class_set(teacher, dataset, config.data)
     alpha, temperature, needs = config.resolved_alpha(), config.temperature, METHODS["kd"].needs
 
     def loss(step: Step) -> dict[str, torch.Tensor]:

@@ -14,14 +14,16 @@ config.json records; a bare zoo name (``r101``) means ``runs/<name>/``. Its logi
 margin (see ``facebench.distill.methods``).
 
 A zoo name with ``--teacher-weights FILE`` (``mfn128`` and its pretrained weights) is a
-``ZooTeacher`` without a margin head. A teacher whose input spec differs from the
+``ZooTeacher`` without a margin head; ``kd`` fits one on its frozen embeddings of the
+training set first (``Teacher.fit_head``, ``facebench.distill.fitted_head``), as for every
+embeddings-only teacher. A teacher whose input spec differs from the
 student's (``facebench.input_spec``: mfn128 was trained on ImageNet statistics) gets the
 student's batch renormalised to its own, a per-channel affine map, so both see the same
 crop. ``DeployedTeacher`` is an exported file (``.onnx``, ``.xml``) run by its runtime on
 the same batch: embeddings only.
 
 ``ExternalTeacher`` is an external pretrained model (``--teacher dlib``): embeddings
-only (``num_classes = feature_channels = None``, so kd and adv are refused in one line).
+only (``num_classes = feature_channels = None``: kd fits a head, adv is refused in one line).
 It runs its own preprocessing on the original image, not on the student's 112x112 crop,
 so ``prepare`` embeds every training image once before the first step -- through the
 model's on-disk cache keyed by image content and model, so a second run, another method
@@ -35,6 +37,8 @@ about 0.1 s per image on one core.)
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,11 +47,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from facebench.checkpoint import load_checkpoint
+from facebench.data.transforms import eval_transform
 from facebench.deploy import DeployedModel, load_deployed
-from facebench.distill.config import FEATURES, LOGITS
+from facebench.distill.config import EMBEDDING, FEATURES, LOGITS
+from facebench.distill.fitted_head import cached_embeddings, fit_margin_head
 from facebench.errors import FacebenchError
 from facebench.external import ExternalModel, load_external
 from facebench.input_spec import ARCFACE, InputSpec
@@ -56,6 +62,8 @@ from facebench.runfolder import file_sha256
 from facebench.train.engine import Step
 
 TEACHER_KEY = "teacher"  # its modules in the engine's frozen set: "teacher", "teacher_head"
+HEAD_MODULE = f"{TEACHER_KEY}_head"
+EMBED_BATCH = 64  # images per teacher forward when embedding the training set for a fitted head
 
 
 @dataclass
@@ -74,12 +82,14 @@ class Teacher(ABC):
     checkpoint: str  # the file that holds it (config.json teacher.checkpoint)
     sha256: str  # SHA-256 of that file's bytes (config.json teacher.sha256)
     embedding_size: int
-    num_classes: int | None = None  # classes of its margin head; None: no class logits
+    num_classes: int | None = None  # classes of its margin head; None: no class logits (yet)
     feature_channels: int | None = None  # channels of its last feature map; None: no feature maps
-    without_logits: str = ""  # why num_classes is None, to finish the refusal line
+    without_logits: str = ""  # why kd may not fit a head on its embeddings ("": it may), to finish the refusal
     without_features: str = ""  # why feature_channels is None
     data: str | None = None  # what it was trained on, as its config recorded it
     student_spec: InputSpec = ARCFACE  # how the batches it is given are normalised (the student's input spec)
+    head: nn.Module | None = None  # its margin head (saved or fitted): logits = s*cos(theta), no margin
+    fitted_head: dict[str, Any] | None = None  # how the head was fitted (facebench.distill.fitted_head)
 
     @property
     def label(self) -> str:
@@ -87,29 +97,55 @@ class Teacher(ABC):
 
     def modules(self) -> dict[str, nn.Module]:
         """Its torch modules, for the engine to place on the device frozen (eval, no grad); may be empty."""
-        return {}
+        return {HEAD_MODULE: self.head} if self.head is not None else {}
 
     def prepare(self, dataset: Dataset) -> None:
         """Anything to do once for the training data before the first step (default: nothing)."""
 
     @abstractmethod
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
-        """The outputs named in ``needs`` (and always the embedding) for ``step``'s batch."""
+        """The embedding for ``step``'s batch, and the feature maps when ``needs`` names them."""
 
     def outputs(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
-        """``compute`` once per step, without gradients; later calls in the step reuse it."""
+        """``compute`` (plus the head's logits when needed) once per step, without gradients; later calls reuse it."""
         cached = step.cache.get(TEACHER_KEY)
         if cached is None:
             with torch.no_grad():
                 cached = self.compute(step, needs)
+                if LOGITS in needs and self.head is not None:
+                    cached.logits = self.head(cached.embedding)
             step.cache[TEACHER_KEY] = cached
         return cached
+
+    def embed_dataset(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, E) embeddings of every training image, unflipped, through ``compute``; and the (N,) labels."""
+        view = copy.copy(dataset)
+        view.transform = eval_transform(self.student_spec)  # type: ignore[attr-defined]
+        embeddings, labels, start = [], [], 0
+        with torch.no_grad():
+            for images, batch_labels in DataLoader(view, batch_size=EMBED_BATCH):
+                indices = torch.arange(start, start + len(images))
+                step = Step(images, batch_labels, indices, {}, step=0, epoch=0)
+                embeddings.append(self.compute(step, (EMBEDDING,)).embedding.float().cpu())
+                labels.append(batch_labels)
+                start += len(images)
+        return torch.cat(embeddings), torch.cat(labels)
+
+    def fit_head(self, dataset: Dataset) -> None:
+        """Fit a margin head over ``dataset``'s classes on this teacher's frozen embeddings (once per teacher)."""
+        if self.head is None:
+            spec = hashlib.sha256(self.student_spec.describe().encode()).hexdigest()[:12]
+            key = f"{self.sha256[:32]}-{spec}"
+            embeddings, labels = cached_embeddings(key, dataset, lambda: self.embed_dataset(dataset))
+            self.head, self.fitted_head = fit_margin_head(embeddings, labels, dataset.num_classes)  # type: ignore[attr-defined]
+            self.num_classes = self.head.num_classes
 
     def record(self) -> dict[str, Any]:
         """config.json's top-level ``teacher`` object (what ``facebench report`` links runs by)."""
         return {"model": self.name, "checkpoint": self.checkpoint, "sha256": self.sha256,
                 "embedding_size": self.embedding_size, "num_classes": self.num_classes,
-                "feature_channels": self.feature_channels, "data": self.data}  # fmt: skip
+                "feature_channels": self.feature_channels, "data": self.data,
+                **({"fitted_head": self.fitted_head} if self.fitted_head is not None else {})}  # fmt: skip
 
 
 class ZooTeacher(Teacher):
@@ -129,16 +165,11 @@ class ZooTeacher(Teacher):
         self.without_logits = "" if head is not None else without_logits
 
     def modules(self) -> dict[str, nn.Module]:
-        found = {TEACHER_KEY: self.backbone}
-        if self.head is not None:
-            found[f"{TEACHER_KEY}_head"] = self.head
-        return found
+        return {TEACHER_KEY: self.backbone, **super().modules()}
 
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
         features = self.backbone.forward_features(self.backbone.input_spec.convert(step.images, self.student_spec))
-        embedding = self.backbone.head(features)
-        logits = self.head(embedding) if LOGITS in needs and self.head is not None else None
-        return TeacherOutputs(embedding, logits, features if FEATURES in needs else None)
+        return TeacherOutputs(self.backbone.head(features), features=features if FEATURES in needs else None)
 
 
 class _Sources(Sequence):
@@ -164,7 +195,6 @@ class ExternalTeacher(Teacher):
         self.sha256 = sha256
         self.embedding_size = model.embedding_size
         self.data = None  # trained elsewhere, by its authors
-        self.without_logits = f"{model.name} is pretrained elsewhere: no margin head over these training classes"
         self.without_features = f"{model.name} is an external model: its feature maps are not exposed to facebench"
         self.table: torch.Tensor | None = None
 
@@ -178,6 +208,12 @@ class ExternalTeacher(Teacher):
                                  "cannot give them; train on identity folders or a train.rec")
         embeddings = self.model.embed_images(_Sources(dataset), flip=False, description="teacher embeddings")
         self.table = torch.from_numpy(embeddings)
+
+    def embed_dataset(self, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table ``prepare`` computed, and the dataset's labels."""
+        if self.table is None:
+            self.prepare(dataset)
+        return self.table, _labels(dataset)
 
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
         if self.table is None:
@@ -194,11 +230,18 @@ class DeployedTeacher(Teacher):
         self.checkpoint = str(model.path.resolve())
         self.sha256 = sha256
         self.embedding_size = _probe_embedding_size(model)
-        self.without_logits = f"{self.name} is an exported file: no margin head over these training classes"
         self.without_features = f"{self.name} is an exported file: its feature maps are not exposed"
 
     def compute(self, step: Step, needs: Sequence[str]) -> TeacherOutputs:
         return TeacherOutputs(self.model(self.model.input_spec.convert(step.images, self.student_spec)))
+
+
+def _labels(dataset: Dataset) -> torch.Tensor:
+    """Every image's class label, without decoding images (identity folders or a train.rec)."""
+    folders = getattr(dataset, "folders", None)
+    if folders is not None:
+        return torch.as_tensor(folders.labels)
+    return torch.tensor([dataset.label(i) for i in range(len(dataset))])  # type: ignore[attr-defined]
 
 
 def _output_size(backbone: nn.Module) -> int:
@@ -251,8 +294,7 @@ def resolve_teacher(spec: str, runs_root: str | Path = RUNS_ROOT, options: Model
         backbone = model_with_weights(parsed.name, parsed.path)
         return ZooTeacher(
             backbone, None, name=parsed.name, embedding_size=_output_size(backbone),
-            checkpoint=parsed.path.resolve(), sha256=file_sha256(parsed.path), data=None,
-            without_logits=f"{parsed.path.name} holds pretrained weights without a margin head over these classes",
+            checkpoint=parsed.path.resolve(), sha256=file_sha256(parsed.path), data=None, without_logits="",
         )  # fmt: skip
     path = parsed.path
     checkpoint = load_checkpoint(path)

@@ -20,7 +20,18 @@ from facebench.report.figures import figure1, roc_sets, training_curves
 from facebench.report.markdown import text_table
 from facebench.report.practical import gflops_by_model, latency_entries, table2
 from facebench.report.runs import METHODS, Discovery, discover
-from facebench.report.study import StudyRow, accuracy_entries, primary_set, set_names, study_rows, table1
+from facebench.report.significance import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from facebench.report.study import (
+    StudyRow,
+    accuracy_entries,
+    below_untrained,
+    primary_set,
+    set_names,
+    significance_lines,
+    study_rows,
+    table1,
+    vanilla_tests,
+)
 from facebench.report.summary import summary_markdown
 from facebench.runfolder import BENCH_LOG
 
@@ -54,13 +65,25 @@ def results(rows: list[StudyRow], found: Discovery, runs_root: Path, environment
 def table1_markdown(md_rows: list[dict[str, str]], rows: list[StudyRow], sets: list[str]) -> str:
     pairs = {s: sorted({r.sets[s]["n_pairs"] for row in rows for r in row.cells.values() if s in r.sets})
              for s in sets}  # fmt: skip
-    sources = [f"- {row.label} {title}: `{row.cells[m].path}`"
-               for row in rows for m, (_, title) in METHODS.items() if m in row.cells]  # fmt: skip
+    sources = [f"- {row.label} {title}: " + ", ".join(f"`{r.path}`" for r in row.seeds[m])
+               for row in rows for m, (_, title) in METHODS.items() if m in row.seeds]  # fmt: skip
     return (
         "# Table 1: verification accuracy (%)\n\n"
-        "Accuracy: mean ± std over the folds of each set (insightface k-fold protocol, `facebench verify`). "
-        "TAR@FAR=1e-3 in %, '-' where the set has fewer than 1000 mismatched pairs. '-' in an accuracy "
-        "cell: no run for that model and method.\n\n"
+        "Accuracy: mean ± std over the folds of each set (insightface k-fold protocol, `facebench verify`); "
+        "for a cell with several seeds (runs differing only in `config.seed`), mean ± std (ddof=1) over the "
+        "seeds of their k-fold accuracies. TAR@FAR=1e-3 in %, '-' where the set has fewer than 1000 mismatched "
+        "pairs. '-' in an accuracy cell: no run for that model and method. A row '<model> (untrained)' is "
+        "that architecture with seeded random weights (`facebench verify --model <model>`), the chance "
+        "reference.\n\n"
+        "'<method> - Vanilla': the method's accuracy minus the same row's Vanilla accuracy in percentage "
+        "points, recomputed pair by pair from each run's scores.csv at its own per-fold thresholds "
+        "(verify.json `fold_threshold_sq_l2`: the decisions behind its k-fold accuracy, checked to reproduce "
+        f"it), with the 95 % percentile interval of a **paired bootstrap** over pairs ({BOOTSTRAP_RESAMPLES} "
+        f"resamples, numpy seed {BOOTSTRAP_SEED}, the same resample for both runs) and the two-sided p of "
+        "**McNemar's exact test** on the pairs the two runs decide differently. '*': beyond chance by both "
+        "(the interval excludes 0 and p < 0.05). With several seeds, the difference of the means over seeds "
+        "comes first and the pair-level tests compare the first (lowest) seed of each cell. 'n/a': no test "
+        "(summary.md's notes say why).\n\n"
         + "Pairs per set: " + "; ".join(f"{s} {', '.join(map(str, n))}" for s, n in pairs.items()) + "\n\n"
         + text_table(md_rows) + "\n\nRun folder behind each cell:\n\n" + "\n".join(sources) + "\n"
     )
@@ -101,7 +124,8 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
     rows = study_rows(found.runs)
     sets = set_names(rows)
     models = list(dict.fromkeys(r.model for r in rows))
-    t1_csv, t1_md = table1(rows, sets)
+    tests = vanilla_tests(rows, sets)
+    t1_csv, t1_md = table1(rows, sets, tests)
     t2_csv, t2_md = table2(found.profiles, models)
     gflops = gflops_by_model(found.profiles)
     profiled = {row["model"] for profile in found.profiles for row in profile.rows}
@@ -109,7 +133,8 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
     bench_path = runs_root / BENCH_LOG
     bench = read_json(bench_path) if bench_path.is_file() else None
     env = environment()
-    notes = list(found.skipped) + [f"Table 2 lacks {m}: no profile row for it" for m in missing]
+    notes = list(found.skipped) + tests.notes + [f"Table 2 lacks {m}: no profile row for it" for m in missing]
+    findings = significance_lines(rows, tests) + below_untrained(rows, sets)
     main_set = primary_set(sets)
     rocs = {s: roc_sets(rows, s) for s in sets}  # read every scores.csv before writing anything
 
@@ -142,7 +167,7 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
     paths.append(out / RESULTS_NAME)
     summary = out / "summary.md"
     write_text_atomic(summary, summary_markdown(report_environment=env, runs=found.runs, profiles=found.profiles,
-                                                files=files, notes=notes, bench=bench))
+                                                files=files, notes=notes, bench=bench, findings=findings))
     paths.append(summary)
     return Report(paths, notes, rows)
 

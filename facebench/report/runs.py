@@ -24,8 +24,12 @@ profile write:
   ``meta.pretrained`` true, ``meta.model_name``: ``facebench verify --model dlib --out DIR``,
   ``--model mfn128 --weights FILE``, ``--model FILE.onnx``) is a run too: nobody trained it
   here, so it has no config.json; it is a distill run's teacher when the run's
-  ``teacher.model`` names it.
-``scores.csv`` (same writer): ``set``, ``score`` (cosine), ``issame``.
+  ``teacher.model`` names it. So is the verify.json of an **untrained** zoo model
+  (``meta.untrained`` true: ``facebench verify --model mobilenet``, seeded random weights):
+  Table 1's reference row for that architecture, never a teacher or a Vanilla cell.
+``scores.csv`` (same writer): ``set``, ``pair``, ``score`` (cosine), ``issame``, ``fold``; with
+  verify.json's ``meta.results[set].fold_threshold_sq_l2``, the per-pair decisions of Table 1's
+  paired tests (``facebench.report.significance``).
 ``profile.json`` (``facebench profile``): ``rows[*]``: ``model``, ``device``, ``dtype``,
   ``batch``, ``threads``, ``params_m``, ``size_mb``, ``gmacs``, ``gflops``,
   ``latency_ms_{mean,std,p50,p95}``, ``mem_*_mb``; ``meta.environment``.
@@ -95,6 +99,8 @@ class Run:
         _check_verify(verify, path)
         _require(verify["meta"], ("model_name", "model_source"), f"{path / VERIFY} meta")
         config = {"config": {"model": verify["meta"]["model_name"]}, "external": verify["meta"]["model_source"]}
+        if verify["meta"].get("untrained") is True:
+            config["untrained"] = True
         return cls(path, name, config, verify)
 
     @property
@@ -104,6 +110,16 @@ class Run:
     @property
     def is_external(self) -> bool:
         return "external" in self.config
+
+    @property
+    def is_untrained(self) -> bool:
+        """The verification of an untrained zoo model (random weights): a reference, not a result."""
+        return self.config.get("untrained") is True
+
+    @property
+    def seed(self) -> int | None:
+        """config.json's ``config.seed`` (None for a verify-only folder)."""
+        return self.config["config"].get("seed")
 
     @property
     def method(self) -> str:
@@ -187,7 +203,7 @@ def discover(runs_root: Path, extra_profiles: list[Path] | None = None) -> Disco
         if not (folder / CONFIG).is_file():
             data = read_json(verify)
             meta = data.get("meta", {})
-            if meta.get("external") is True or meta.get("pretrained") is True:
+            if any(meta.get(key) is True for key in ("external", "pretrained", "untrained")):
                 found.runs.append(Run.load_external(folder, name_of(folder), data))
     profile_files = sorted(runs_root.rglob(PROFILE))
     for extra in extra_profiles or []:
@@ -206,7 +222,7 @@ def find_teacher(run: Run, runs: list[Run]) -> Run | None:
     ref = run.teacher_ref
     if ref is None:
         return None
-    external = [r for r in runs if r.is_external and r.model == ref.get("model")]
+    external = [r for r in runs if r.is_external and not r.is_untrained and r.model == ref.get("model")]
     if len(external) == 1:
         return external[0]
     candidates = [r for r in runs if not r.is_distill and not r.is_external]

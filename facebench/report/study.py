@@ -6,19 +6,30 @@ distill runs by method; a student's Vanilla cell is its ``--method none`` distil
 failing that the model's one ``--method none`` run under another teacher (the student alone,
 whose teacher is only recorded: the same run is the baseline for every teacher), or the
 model's one plain ``facebench train`` run; plain runs not used either way get a row of their
-own. Two runs competing for one cell are refused (the table would have to pick one silently).
+own; last, one reference row per untrained zoo model verified ("mobilenet (untrained)").
+Runs of one cell that differ only in ``config.seed`` (and where they ran) are that cell's
+seeds; two runs competing for one cell otherwise are refused (the table would have to pick one
+silently).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from facebench.errors import FacebenchError
 from facebench.report.runs import METHODS, TAR_KEY, Run, find_teacher
+from facebench.report.significance import Comparison, PairDecisions, compare, read_decisions
+from facebench.train.config import RESUME_OVERRIDABLE
 
-TEACHER, STUDENT, VANILLA = "teacher", "student", "vanilla"
+TEACHER, STUDENT, VANILLA, REFERENCE = "teacher", "student", "vanilla", "untrained"
+# config.json ``config`` keys that may differ between the seeds of one cell: the seed, where the run was
+# written and where it ran
+SEED_FREE = ("seed", "out", "resume", *RESUME_OVERRIDABLE)
 NO_TEACHER = "-"
 NO_RESULT = {"acc_pct": math.nan, "acc_std_pct": math.nan, "tar_pct_at_far_1e-03": math.nan, "n_pairs": 0}
 
@@ -28,13 +39,18 @@ class StudyRow:
     """A Table 1 row: a model in one role, its runs by method id (``none``, ``kd``, ``adv``, ``emb``)."""
 
     model: str
-    role: str  # TEACHER, STUDENT or VANILLA
+    role: str  # TEACHER, STUDENT, VANILLA or REFERENCE
     teacher: str  # the teacher's label ("r18 (teacher-r18)"); for a teacher row its own; NO_TEACHER otherwise
-    cells: dict[str, Run]
+    seeds: dict[str, list[Run]]  # every run of each cell, by ascending seed
+
+    @property
+    def cells(self) -> dict[str, Run]:
+        """Each cell's first-seed run (the one figures, pair-level tests and results.json use)."""
+        return {method: runs[0] for method, runs in self.seeds.items()}
 
     @property
     def label(self) -> str:
-        return f"{self.model} (teacher)" if self.role == TEACHER else self.model
+        return {TEACHER: f"{self.model} (teacher)", REFERENCE: f"{self.model} (untrained)"}.get(self.role, self.model)
 
 
 def teacher_label(run: Run, teacher: Run | None) -> str:
@@ -45,36 +61,51 @@ def teacher_label(run: Run, teacher: Run | None) -> str:
     return f"{ref.get('model', '?')} ({ref.get('checkpoint', 'teacher not recorded')})"
 
 
-def _put(cells: dict[str, Run], run: Run, what: str) -> None:
-    if run.method in cells:
-        raise FacebenchError(
-            f"two runs for {what} {METHODS[run.method][1]}: {cells[run.method].path} and {run.path}; "
-            "a report compares one run per model and method: move one out of --runs"
-        )
-    cells[run.method] = run
+def _settings(run: Run) -> dict[str, Any]:
+    return {k: v for k, v in run.config["config"].items() if k not in SEED_FREE}
+
+
+def _put(cells: dict[str, list[Run]], run: Run, what: str) -> None:
+    """Add ``run`` to its cell: as a further seed of the runs there, or refused as a conflict."""
+    runs = cells.setdefault(run.method, [])
+    for other in runs:
+        differ = sorted(k for k in _settings(run).keys() | _settings(other).keys()
+                        if _settings(run).get(k) != _settings(other).get(k))
+        if differ or run.seed == other.seed:
+            why = f"they differ in {', '.join(differ)}" if differ else f"both have seed {run.seed}"
+            raise FacebenchError(
+                f"two runs for {what} {METHODS[run.method][1]}: {other.path} and {run.path} ({why}); a report "
+                "compares one run per model and method, or its seeds: move one out of --runs"
+            )
+    runs.append(run)
+    runs.sort(key=lambda r: r.seed if r.seed is not None else -1)
 
 
 def study_rows(runs: list[Run]) -> list[StudyRow]:
     """Group runs into Table 1 rows (see the module docstring); teachers first, then by model."""
     distill = [r for r in runs if r.is_distill]
-    plain = [r for r in runs if not r.is_distill]
+    plain = [r for r in runs if not r.is_distill and not r.is_untrained]
     teachers = {r.path: find_teacher(r, runs) for r in distill}
     teacher_paths = {t.path for t in teachers.values() if t is not None}
-    rows = [StudyRow(r.model, TEACHER, teacher_label(r, r), {"none": r}) for r in plain if r.path in teacher_paths]
+    rows = [StudyRow(r.model, TEACHER, teacher_label(r, r), {"none": [r]}) for r in plain if r.path in teacher_paths]
 
-    students: dict[tuple[str, str], dict[str, Run]] = {}
+    students: dict[tuple[str, str], dict[str, list[Run]]] = {}
     for run in distill:
         label = teacher_label(run, teachers[run.path])
         _put(students.setdefault((run.model, label), {}), run, f"{run.model} (teacher {label})")
-    vanilla: dict[str, dict[str, Run]] = {}
+    vanilla: dict[str, dict[str, list[Run]]] = {}
     for run in plain:
         if run.path not in teacher_paths:
             _put(vanilla.setdefault(run.model, {}), run, f"{run.model} (no teacher)")
+    untrained: dict[str, dict[str, list[Run]]] = {}
+    for run in runs:
+        if run.is_untrained:
+            _put(untrained.setdefault(run.model, {}), run, f"{run.model} (untrained)")
 
-    alone: dict[str, list[Run]] = {}
+    alone: dict[str, list[list[Run]]] = {}
     for cells in students.values():
         if "none" in cells:
-            alone.setdefault(cells["none"].model, []).append(cells["none"])
+            alone.setdefault(cells["none"][0].model, []).append(cells["none"])
     used = set()
     for (model, label), cells in sorted(students.items()):
         if "none" not in cells and len(alone.get(model, [])) == 1:
@@ -84,6 +115,7 @@ def study_rows(runs: list[Run]) -> list[StudyRow]:
             used.add(model)
         rows.append(StudyRow(model, STUDENT, label, cells))
     rows += [StudyRow(m, VANILLA, NO_TEACHER, cells) for m, cells in sorted(vanilla.items()) if m not in used]
+    rows += [StudyRow(m, REFERENCE, NO_TEACHER, cells) for m, cells in sorted(untrained.items())]
     return rows
 
 
@@ -105,14 +137,17 @@ def plotted_runs(rows: list[StudyRow]) -> list[PlottedRun]:
             if run.path in seen:
                 continue
             seen.add(run.path)
-            if row.role == TEACHER:
-                name = row.label
-            elif method == "none" or row.teacher == NO_TEACHER:
-                name = f"{row.label} {METHODS[method][1]}"  # the student alone: no teacher to name
-            else:
-                name = f"{row.label} {METHODS[method][1]} from {row.teacher.split(' (')[0]}"
-            plotted.append(PlottedRun(name, method, row, run))
+            plotted.append(PlottedRun(cell_name(row, method), method, row, run))
     return plotted
+
+
+def cell_name(row: StudyRow, method: str) -> str:
+    """How figures and the summary name a cell: model, method and teacher ('mobilenet SL KD from r18')."""
+    if row.role in (TEACHER, REFERENCE):
+        return row.label
+    if method == "none" or row.teacher == NO_TEACHER:
+        return f"{row.label} {METHODS[method][1]}"  # the student alone: no teacher to name
+    return f"{row.label} {METHODS[method][1]} from {row.teacher.split(' (')[0]}"
 
 
 def set_names(rows: list[StudyRow]) -> list[str]:
@@ -150,28 +185,151 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def table1(rows: list[StudyRow], sets: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(CSV rows: numbers in percent plus the run folder behind each method, Markdown rows: formatted cells)."""
+def seed_accuracies(row: StudyRow, method: str, set_name: str) -> np.ndarray:
+    """The k-fold accuracy (%) on ``set_name`` of each seed's run of a cell (those with a result)."""
+    values = [cell_values(run, set_name) for run in row.seeds.get(method, [])]
+    return np.array([v["acc_pct"] for v in values if v is not None])
+
+
+def cell_accuracy(row: StudyRow, method: str, set_name: str) -> float:
+    """The accuracy Table 1 shows: the run's, or the mean over the cell's seeds; NaN without a result."""
+    accuracies = seed_accuracies(row, method, set_name)
+    return float(accuracies.mean()) if accuracies.size else math.nan
+
+
+KD_METHODS = [m for m in METHODS if m != "none"]
+
+
+@dataclass
+class VanillaTests:
+    """Each KD cell against its row's Vanilla cell, by (row index, method, set); notes on cells without a test."""
+
+    tests: dict[tuple[int, str, str], Comparison]
+    notes: list[str]
+
+
+def vanilla_tests(rows: list[StudyRow], sets: list[str]) -> VanillaTests:
+    """Paired bootstrap and McNemar of each KD cell's first-seed run against its row's Vanilla first seed."""
+    decisions: dict[tuple[Path, str], PairDecisions | str] = {}
+
+    def read(run: Run, set_name: str) -> PairDecisions | str:
+        """The run's decisions, or why there are none."""
+        if (run.path, set_name) not in decisions:
+            try:
+                decisions[run.path, set_name] = read_decisions(run.path, run.verify, set_name)
+            except FacebenchError as error:
+                decisions[run.path, set_name] = str(error)
+        return decisions[run.path, set_name]
+
+    found = VanillaTests({}, [])
+    for k, row in enumerate(rows):
+        vanilla = row.cells.get("none")
+        for method in KD_METHODS:
+            run = row.cells.get(method)
+            for set_name in sets:
+                if vanilla is None or run is None or set_name not in run.sets or set_name not in vanilla.sets:
+                    continue
+                ours, theirs = read(run, set_name), read(vanilla, set_name)
+                where = f"Table 1 shows no test of {cell_name(row, method)} against Vanilla on {set_name}"
+                if isinstance(ours, str) or isinstance(theirs, str):
+                    found.notes.append(f"{where}: {ours if isinstance(ours, str) else theirs}")
+                elif not ours.same_pairs(theirs):
+                    found.notes.append(f"{where}: {ours.source} and {theirs.source} hold different pairs "
+                                       "(pair ids or issame differ)")
+                else:
+                    found.tests[k, method, set_name] = compare(ours, theirs)
+    return found
+
+
+def difference_text(row: StudyRow, method: str, set_name: str, test: Comparison | None) -> str:
+    """'+1.71 [-0.30, +3.60], p=0.09 *' ('*': beyond chance by both tests), led by the difference of the
+    means over seeds when either cell has several; '-' without both cells, 'n/a' without a test."""
+    if "none" not in row.seeds or method not in row.seeds or set_name not in row.cells[method].sets:
+        return "-"
+    text = "n/a" if test is None else (f"{test.diff_pp:+.2f} [{test.low_pp:+.2f}, {test.high_pp:+.2f}], "
+                                       f"p={test.p:.2g}" + (" *" if test.significant else ""))
+    if max(len(row.seeds["none"]), len(row.seeds[method])) > 1:
+        seeds_diff = cell_accuracy(row, method, set_name) - cell_accuracy(row, "none", set_name)
+        text = f"{seeds_diff:+.2f} over seeds; first seeds {text}"
+    return text
+
+
+def table1(rows: list[StudyRow], sets: list[str],
+           tests: VanillaTests) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(CSV rows: numbers in percent plus the run folders behind each method, Markdown rows: formatted cells)."""
     csv_rows, md_rows = [], []
-    for row in rows:
+    for k, row in enumerate(rows):
         record: dict[str, Any] = {"model": row.label, "role": row.role, "teacher": row.teacher}
         shown: dict[str, str] = {"model": row.label, "teacher": row.teacher}
         for method, (column, _) in METHODS.items():
-            record[f"run_{column}"] = str(row.cells[method].path) if method in row.cells else ""
+            record[f"run_{column}"] = ";".join(str(r.path) for r in row.seeds.get(method, []))
         for set_name in sets:
             for method, (column, title) in METHODS.items():
                 values = (cell_values(row.cells[method], set_name) if method in row.cells else None) or NO_RESULT
                 for key, value in values.items():
                     record[f"{set_name}_{column}_{key}"] = value
-                accuracy = values["acc_pct"]
-                shown[f"{set_name} {title}"] = (
-                    "-" if math.isnan(accuracy) else f"{accuracy:.2f} ± {values['acc_std_pct']:.2f}"
-                )
+                accuracies = seed_accuracies(row, method, set_name)
+                record[f"{set_name}_{column}_n_seeds"] = accuracies.size
+                record[f"{set_name}_{column}_seeds_acc_mean_pct"] = cell_accuracy(row, method, set_name)
+                spread = float(accuracies.std(ddof=1)) if accuracies.size > 1 else math.nan
+                record[f"{set_name}_{column}_seeds_acc_std_pct"] = spread
+                if accuracies.size > 1:
+                    shown[f"{set_name} {title}"] = f"{accuracies.mean():.2f} ± {spread:.2f} ({accuracies.size} seeds)"
+                else:
+                    accuracy = values["acc_pct"]
+                    shown[f"{set_name} {title}"] = (
+                        "-" if math.isnan(accuracy) else f"{accuracy:.2f} ± {values['acc_std_pct']:.2f}"
+                    )
+            for method in KD_METHODS:
+                column, title = METHODS[method]
+                test = tests.tests.get((k, method, set_name))
+                shown[f"{set_name} {title} - Vanilla"] = difference_text(row, method, set_name, test)
+                for key, value in (("diff_pp", "diff_pp"), ("low_pp", "low_pp"), ("high_pp", "high_pp"),
+                                   ("mcnemar_b", "b"), ("mcnemar_c", "c"), ("mcnemar_p", "p")):
+                    record[f"{set_name}_{column}_vs_vanilla_{key}"] = math.nan if test is None else getattr(test, value)
+                record[f"{set_name}_{column}_vs_vanilla_significant"] = test is not None and test.significant
             for method, (column, title) in METHODS.items():
                 shown[f"{set_name} TAR@FAR=1e-3 {title}"] = _fmt(record[f"{set_name}_{column}_tar_pct_at_far_1e-03"])
         csv_rows.append(record)
         md_rows.append(shown)
     return csv_rows, md_rows
+
+
+def significance_lines(rows: list[StudyRow], tests: VanillaTests) -> list[str]:
+    """One sentence per KD method: whether it beat Vanilla beyond chance (both tests), cell by cell."""
+    lines = []
+    for method in KD_METHODS:
+        title = METHODS[method][1]
+        found = [(rows[k], s, t) for (k, m, s), t in tests.tests.items() if m == method]
+        if not found:
+            lines.append(f"{title}: no paired test (no {title} run with a Vanilla run and scores.csv beside it).")
+            continue
+        parts = []
+        for row, set_name, test in found:
+            verdict = ("beat Vanilla beyond chance" if test.significant and test.diff_pp > 0 else
+                       "fell below Vanilla beyond chance" if test.significant else
+                       "did not differ from Vanilla beyond chance")
+            parts.append(f"{cell_name(row, method)} {verdict} on {set_name} ({test.diff_pp:+.2f} pp "
+                         f"[{test.low_pp:+.2f}, {test.high_pp:+.2f}], McNemar p={test.p:.2g})")
+        lines.append(f"{title}: " + "; ".join(parts) + ".")
+    return lines
+
+
+def below_untrained(rows: list[StudyRow], sets: list[str]) -> list[str]:
+    """A flag for each trained cell whose accuracy is below the untrained reference of its architecture."""
+    references = {row.model: row for row in rows if row.role == REFERENCE}
+    flags = []
+    for row in rows:
+        reference = references.get(row.model)
+        if reference is None or row.role == REFERENCE:
+            continue
+        for method in row.seeds:
+            for set_name in sets:
+                accuracy, floor = cell_accuracy(row, method, set_name), cell_accuracy(reference, "none", set_name)
+                if accuracy < floor:  # False when either is NaN
+                    flags.append(f"{cell_name(row, method)} ({accuracy:.2f} %) is below {reference.label} "
+                                 f"({floor:.2f} %) on {set_name}: this training left it worse than random weights")
+    return list(dict.fromkeys(flags))  # a Vanilla cell shared by two teachers' rows is flagged once
 
 
 def accuracy_entries(rows: list[StudyRow]) -> list[dict[str, Any]]:

@@ -98,8 +98,10 @@ def summary_markdown(
     files: dict[str, str],
     notes: list[str],
     bench: dict[str, Any] | None,
+    findings: list[str],
 ) -> str:
-    """The summary page: links to every output, the machines, the bench log, every run and profile."""
+    """The summary page: links to every output, what Table 1's tests found, the machines, the bench log,
+    every run and profile."""
     machines = dict.fromkeys(machine_line(r.environment) for r in runs if r.environment)
     machines.update(dict.fromkeys(machine_line(p.data["meta"]["environment"]) for p in profiles
                                   if p.data["meta"].get("environment")))
@@ -111,6 +113,8 @@ def summary_markdown(
          f"({report_environment.get('git_commit') or 'not a git checkout'}) on {machine_line(report_environment)}.\n"),
         "## Files\n",
         links + "\n",
+        "## Beyond chance? (Table 1's paired tests against Vanilla)\n",
+        ("\n".join(f"- {line}" for line in findings) if findings else "No KD cell with a Vanilla cell.") + "\n",
         "## Machines the numbers were measured on\n",
         "\n".join(f"- {m}" for m in machines) + "\n",
         bench_section(bench),
