@@ -63,7 +63,7 @@ def test_cpu_small_plan_is_the_study_in_order() -> None:
         "distill mobilenet (none)", "verify mobilenet (none)", "distill mobilenet (kd)", "verify mobilenet (kd)",
         "distill mobilenet (adv)", "verify mobilenet (adv)", "distill mobilenet (emb)", "verify mobilenet (emb)",
         "verify teacher dlib", "distill mobilenet (emb from dlib)", "verify mobilenet (emb from dlib)",
-        "profile r18, mobilenet, dlib", "report",
+        "verify mobilenet untrained (reference)", "profile r18, mobilenet, dlib", "report",
     ]  # fmt: skip
     dlib = steps[10:13]
     assert isinstance(dlib[0], VerifyStep) and dlib[0].command().startswith("facebench verify --model dlib --pairs ")
@@ -76,7 +76,7 @@ def test_cpu_small_plan_is_the_study_in_order() -> None:
     assert adv.command().startswith("facebench distill --teacher runs/x/teacher-r18/checkpoint.pt --student mobilenet "
                                     "--method adv --data ../shared/data/celeba --out runs/x/mobilenet-adv --epochs 1")
     paper = plan_steps(PAPER, Path("runs/p"), Path("reports"))
-    assert len(paper) == 2 + 2 * 4 * 2 + 2
+    assert len(paper) == 2 + 2 * 4 * 2 + 2 + 2  # ... + each student untrained, profile, report
     assert paper[0].settings["val"] == PAPER.verify_sets and paper[0].settings["val_flip"] is True
 
 
@@ -84,25 +84,26 @@ def test_bench_runs_then_skips_what_is_complete(faces: Path, tmp_path: Path) -> 
     preset = tiny_preset(faces)
     out, report = tmp_path / "runs", tmp_path / "reports"
     steps = plan_steps(preset, out, report)
-    assert [type(s) for s in steps] == [TrainingStep, VerifyStep, ProfileStep, ReportStep]
-    assert run_bench(steps, preset, out, QUIET) == ["ran"] * 4
+    assert [type(s) for s in steps] == [TrainingStep, VerifyStep, VerifyStep, ProfileStep, ReportStep]
+    assert steps[2].folder == out / f"{TINY}-untrained" and steps[2].spec == TINY  # the untrained reference
+    assert run_bench(steps, preset, out, QUIET) == ["ran"] * 5
     verify = json.loads((out / f"teacher-{WIDE}" / "verify.json").read_text())
     assert verify["meta"]["stage"] == "final" and verify["meta"]["model_source"] == str(steps[1].checkpoint)
     assert [r["model"] for r in json.loads((out / "profile" / "profile.json").read_text())["rows"]] == [WIDE, TINY]
     assert (report / "figure1.png").is_file() and (report / "table1.md").is_file()
     log = json.loads((out / "bench.json").read_text())
-    assert [s["status"] for s in log["steps"]] == ["ran"] * 4 and log["preset"] == "tiny"
+    assert [s["status"] for s in log["steps"]] == ["ran"] * 5 and log["preset"] == "tiny"
     assert log["total_wall_s"] == pytest.approx(sum(s["wall_s"] for s in log["steps"]))
     assert "## Bench" in (report / "summary.md").read_text()
 
     checkpoint = out / f"teacher-{WIDE}" / "checkpoint.pt"
     stamp = checkpoint.stat().st_mtime_ns
     again = plan_steps(preset, out, report)
-    assert [s.state() for s in again] == [DONE, DONE, DONE, TODO]
-    assert run_bench(again, preset, out, QUIET) == [DONE, DONE, DONE, "ran"]
+    assert [s.state() for s in again] == [DONE, DONE, DONE, DONE, TODO]
+    assert run_bench(again, preset, out, QUIET) == [DONE, DONE, DONE, DONE, "ran"]
     assert checkpoint.stat().st_mtime_ns == stamp
     log2 = json.loads((out / "bench.json").read_text())
-    assert [s["wall_s"] for s in log2["steps"][:3]] == [s["wall_s"] for s in log["steps"][:3]]  # carried over
+    assert [s["wall_s"] for s in log2["steps"][:4]] == [s["wall_s"] for s in log["steps"][:4]]  # carried over
 
     changed = plan_steps(tiny_preset(faces, teacher_epochs=3), out, report)
     with pytest.raises(FacebenchError, match="made with epochs=2, the plan says 3"):
@@ -146,7 +147,7 @@ def test_train_command_reproduces_the_planned_config(faces: Path, tmp_path: Path
 def test_cli_dry_run_and_bad_preset(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "--preset", "cpu-small", "--dry-run", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    assert "15. facebench report --runs" in result.output and not (tmp_path / "r").exists()
+    assert "16. facebench report --runs" in result.output and not (tmp_path / "r").exists()
     bad = CliRunner().invoke(app, ["bench", "--preset", "huge", "--dry-run"])
     assert bad.exit_code == 2 and "'huge' is not one of 'cpu-small', 'paper', 'deploy'" in bad.output
 
@@ -193,7 +194,7 @@ def test_bench_with_an_external_teacher(faces: Path, tmp_path: Path, monkeypatch
     assert any(f"Figure 1 {how} {COLOUR} (teacher)" in summary for how in ("draws", "names"))
     plotted = [p.name for p in plotted_runs(study_rows(discover(out).runs))]  # each run once, teacher named
     assert sorted(plotted) == sorted([f"{WIDE} (teacher)", f"{COLOUR} (teacher)", f"{TINY} Vanilla",
-                                      f"{TINY} EMB KD from {COLOUR}"])
+                                      f"{TINY} EMB KD from {COLOUR}", f"{TINY} (untrained)"])
     profile = {r["model"]: r for r in json.loads((out / "profile" / "profile.json").read_text())["rows"]}
     assert profile[COLOUR]["gflops"] is None and profile[WIDE]["gflops"] > 0
     assert len(colour.embedded) >= 32  # it embedded the training set for the student (and the pairs to verify)

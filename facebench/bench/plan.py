@@ -2,7 +2,9 @@
 
 Order (the study's): train the teacher -> vanilla students (``distill --method none``) -> SL
 KD -> ADV KD -> EMB KD, each run verified as soon as it is trained -> each external teacher
-(dlib) verified, then distilled into each student with EMB KD -> profile -> report.
+(dlib) verified, then distilled into each student with EMB KD -> each student architecture
+verified untrained (seeded random weights: the reference row that says whether training
+helped at all) -> profile -> report.
 Steps whose folder is complete are skipped, a half-trained run is resumed. ``bench.json``
 in the runs folder logs each step's status and wall time (summed over bench sessions) and
 is rewritten after every step, so a report made at any point says how long it took.
@@ -76,6 +78,8 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
             settings |= {"teacher": name, "method": "emb"}
             steps += [TrainingStep(f"distill {student} (emb from {name})", "distill", folder, settings),
                       verify(folder, f"{student} (emb from {name})")]
+    for student in preset.students:
+        steps.append(verify(out / f"{student}-untrained", f"{student} untrained (reference)", spec=student))
     models = list(dict.fromkeys([preset.teacher, *preset.students, *preset.external_teachers]))
     steps.append(ProfileStep("profile " + ", ".join(models), out / "profile", models, preset.profile_device,
                              preset.profile_batch_size, preset.profile_threads, preset.profile_warmup,
