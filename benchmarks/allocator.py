@@ -21,10 +21,9 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from statistics import median
 
-from facebench.device import cpu_name
+from facebench.device import cpu_flags, cpu_name
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 
@@ -43,11 +42,9 @@ def preloadable() -> dict[str, str]:
     return found
 
 
-def cpu_flags() -> str:
-    """Which of CPU_FLAGS /proc/cpuinfo lists, as 'avx2 yes, avx512f no, ...'."""
-    cpuinfo = Path("/proc/cpuinfo")
-    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    listed = set(next((x for x in text.splitlines() if x.startswith("flags")), "").split())
+def acceleration_flags() -> str:
+    """Which of CPU_FLAGS the CPU has, as 'avx2 yes, avx512f no, ...'."""
+    listed = cpu_flags()
     return ", ".join(f"{flag} {'yes' if flag in listed else 'no'}" for flag in CPU_FLAGS)
 
 
@@ -102,7 +99,7 @@ def main() -> None:
 
     variants: dict[str, str | None] = {"default": None, "facebench": None, **preloadable()}
     load_before = os.getloadavg()
-    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs; flags: {cpu_flags()}")
+    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs; flags: {acceleration_flags()}")
     print(f"batch {args.batch}, {args.iters} timed passes after 1 warm-up, medians of {args.rounds} rounds; "
           f"variants: {', '.join(variants)}")
     for model in args.models.split(","):

@@ -46,7 +46,7 @@ from torch import nn
 from facebench.allocator import tune_allocator
 from facebench.deploy import load_deployed
 from facebench.deploy.export import CHECK_IMAGES, ExportRequest, SelfCheckFailed, export_model, sample_images
-from facebench.device import check_precision, cpu_name, resolve_device, usable_cores
+from facebench.device import check_precision, cpu_flags, cpu_name, resolve_device, usable_cores
 from facebench.errors import FacebenchError
 from facebench.eval.verify import first_folds, load_pair_sets, score_pair_sets
 from facebench.fileio import write_json_atomic, write_text_atomic
@@ -115,13 +115,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def cpu_flags() -> dict[str, bool]:
-    """Which of CPU_FLAGS /proc/cpuinfo lists (all False where there is no /proc/cpuinfo)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    listed: set[str] = set()
-    if cpuinfo.exists():
-        line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "")
-        listed = set(line.partition(":")[2].split())
+def acceleration_flags() -> dict[str, bool]:
+    """Which of CPU_FLAGS the CPU has (all False where /proc/cpuinfo is unreadable)."""
+    listed = cpu_flags()
     return {flag: flag in listed for flag in CPU_FLAGS}
 
 
@@ -345,7 +341,7 @@ def main() -> None:
         variants, calib, notes = all_variants(model, args, device, Path(tmp), found)
         rows = time_variants(variants, args.batches, args.warmup, args.iters, args.rounds, device)
         lfw = lfw_accuracies(variants, args.lfw_pairs, device) if args.lfw_pairs else []
-    flags = cpu_flags()
+    flags = acceleration_flags()
     meta = {"cpu": cpu_name(), "cpu_flags": flags, "threads": threads, "device": str(device), "versions": found,
             "allocator": allocator,
             "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "model": args.model,

@@ -55,6 +55,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@lru_cache(maxsize=None)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo ('avx512_vnni', 'amx_int8', ...); empty where it is unreadable."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
 def device_name(device: torch.device) -> str:
     """Human-readable hardware name: 'cpu (<model>)' or 'cuda:0 (<GPU name>)'."""
     if device.type == "cuda":

@@ -143,10 +143,10 @@ def model_from_checkpoint(
     return model
 
 
-def model_with_weights(name: str, weights: Path) -> nn.Module:
+def model_with_weights(name: str, weights: Path, state: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """Zoo model ``name`` with the state dict in ``weights`` (its embedding size read off the weights), strictly;
-    keys or shapes that differ -> FacebenchError listing them."""
-    state = load_state_dict_file(weights)
+    keys or shapes that differ -> FacebenchError listing them. ``state``: that file's state dict, already read."""
+    state = load_state_dict_file(weights) if state is None else state
     model = seeded_zoo_model(name)
     expected = model.state_dict()
     embedding_size = _embedding_size(state, expected)
@@ -233,8 +233,9 @@ def model_recipe(spec: str, option: str = "--model", options: ModelOptions = Mod
                            sha256=file_sha256(path), runtime=model.runtime, pretrained=True)  # fmt: skip
     if parsed.kind == "weights":
         weights = parsed.path
-        model_with_weights(parsed.name, weights)  # refuses a file that does not fit, before any work
-        return ModelRecipe(parsed.name, str(weights), False, lambda: model_with_weights(parsed.name, weights),
+        state = load_state_dict_file(weights)  # read once; every build() loads it into a fresh model
+        model_with_weights(parsed.name, weights, state)  # refuses a file that does not fit, before any work
+        return ModelRecipe(parsed.name, str(weights), False, lambda: model_with_weights(parsed.name, weights, state),
                            architecture=parsed.name, sha256=file_sha256(weights), pretrained=True)  # fmt: skip
     if parsed.kind == "checkpoint":
         source = parsed.path

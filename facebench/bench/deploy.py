@@ -101,9 +101,9 @@ DEPLOY = DeployPreset(
 
 def cpu_has_bf16() -> bool:
     """True where the CPU has bf16 matrix or vector units (AMX, AVX-512 BF16): torch bf16 is then a real variant."""
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    from facebench.device import cpu_flags
+
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def planned_variants(preset: DeployPreset) -> list[Variant]:
