@@ -7,6 +7,7 @@ The modules that act on a value take its set from here, and the CLI offers each 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N
 PRECISION_CHOICES = ("fp32", "fp16", "bf16")
 ALIGN_CHOICES = ("none", "center", "mtcnn", "haar")  # how an image that is not 112x112 becomes one
+AUGMENTS = ("flip", "flip-shift", "none")  # training augmentation (facebench.data.transforms)
 DETECTOR_NAMES = ("mtcnn", "haar")
 ALIGN_DETECTORS = (*DETECTOR_NAMES, "center")  # facebench align: a detector, or centre-crop only
 RUNTIMES = ("torch", "onnxruntime", "openvino")
@@ -14,4 +15,4 @@ PAIR_FORMATS = ("auto", "lfw", "csv", "bin")  # auto: by suffix
 EXPORT_FORMATS = ("onnx", "openvino")
 EXPORT_PRECISIONS = ("fp32", "fp16")
 QUANTIZE = ("none", "int8", "int8-dynamic")
-BENCH_PRESETS = ("cpu-small", "paper", "deploy")  # facebench.bench.presets defines each
+BENCH_PRESETS = ("cpu-small", "cpu-real", "paper", "deploy")  # facebench.bench.presets defines each

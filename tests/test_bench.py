@@ -20,8 +20,17 @@ from typer.testing import CliRunner
 
 import facebench.train.run
 from facebench.bench.plan import plan_steps, run_bench
-from facebench.bench.presets import CPU_SMALL, PAPER
-from facebench.bench.steps import DONE, PARTIAL, TODO, ProfileStep, ReportStep, TrainingStep, VerifyStep
+from facebench.bench.presets import CPU_REAL, CPU_SMALL, PAPER
+from facebench.bench.steps import (
+    DONE,
+    PARTIAL,
+    TODO,
+    AlignStep,
+    ProfileStep,
+    ReportStep,
+    TrainingStep,
+    VerifyStep,
+)
 from facebench.cli import app
 from facebench.errors import FacebenchError
 from facebench.report.runs import discover
@@ -149,7 +158,64 @@ def test_cli_dry_run_and_bad_preset(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "16. facebench report --runs" in result.output and not (tmp_path / "r").exists()
     bad = CliRunner().invoke(app, ["bench", "--preset", "huge", "--dry-run"])
-    assert bad.exit_code == 2 and "'huge' is not one of 'cpu-small', 'paper', 'deploy'" in bad.output
+    assert bad.exit_code == 2 and "'huge' is not one of 'cpu-small', 'cpu-real', 'paper', 'deploy'" in bad.output
+
+
+def test_cpu_real_plan_aligns_once_verifies_the_pretrained_teacher_and_trains_each_seed() -> None:
+    steps = plan_steps(CPU_REAL, Path("runs/r"), Path("reports/r"))
+    align_data, align_lfw, teacher = steps[:3]
+    assert isinstance(align_data, AlignStep) and (align_data.src, align_data.folder, align_data.detector) == (
+        "../shared/data/celeba", Path("runs/r/aligned/celeba"), "mtcnn")
+    assert isinstance(align_lfw, AlignStep) and (align_lfw.src, align_lfw.folder) == (
+        "../shared/data/lfw", Path("runs/r/aligned/lfw"))
+    assert isinstance(teacher, VerifyStep) and (teacher.spec, teacher.weights, teacher.folds) == (
+        "mfn128", CPU_REAL.teacher_weights, None)
+    assert (teacher.images_root, teacher.align) == ("runs/r/aligned/lfw", "none")
+    assert not any(isinstance(s, TrainingStep) and s.kind == "train" for s in steps)  # the teacher is not trained
+    trained = [s for s in steps if isinstance(s, TrainingStep)]
+    assert [s.folder.name for s in trained] == [f"mobilenet-{m}-seed{k}" for k in (0, 1, 2)
+                                                for m in ("none", "kd", "adv", "emb")]  # fmt: skip
+    kd = trained[5]
+    assert {k: kd.settings[k] for k in ("seed", "method", "teacher", "teacher_weights", "data", "align")} == {
+        "seed": 1, "method": "kd", "teacher": "mfn128", "teacher_weights": CPU_REAL.teacher_weights,
+        "data": "runs/r/aligned/celeba", "align": "none"}
+    assert "--seed 1 " in kd.command() and "--teacher-weights ../shared/models/mobilefacenet/" in kd.command()
+    verified = [s for s in steps if isinstance(s, VerifyStep)]
+    assert {s.images_root for s in verified} == {"runs/r/aligned/lfw"} and len(verified) == 1 + 12 + 1
+    assert [type(s) for s in steps[-2:]] == [ProfileStep, ReportStep] and steps[-3].spec == "mobilenet"
+
+
+def test_prealign_refuses_what_it_cannot_align(faces: Path) -> None:
+    two_sets = tiny_preset(faces, prealign="mtcnn", verify_sets={"a": "a/pairs.txt", "b": "b/pairs.txt"})
+    with pytest.raises(FacebenchError, match="aligns the photos of one verification set: give one --val"):
+        plan_steps(two_sets, Path("runs"), Path("reports"))
+    with pytest.raises(FacebenchError, match="must be a folder of identity folders, not x/train.rec"):
+        plan_steps(tiny_preset(faces, prealign="mtcnn", data="x/train.rec"), Path("runs"), Path("reports"))
+
+
+def test_bench_from_a_pretrained_teacher_over_seeds(faces: Path, weights: Path, tmp_path: Path) -> None:
+    """A pretrained teacher is verified (not trained) and teaches each seed; Table 1 groups the seeds."""
+    preset = tiny_preset(faces, teacher="mfn128", teacher_weights=str(weights), methods=("none", "adv"),
+                         seeds=(0, 1))  # fmt: skip
+    out, report = tmp_path / "runs", tmp_path / "reports"
+    steps = plan_steps(preset, out, report)
+    assert set(run_bench(steps, preset, out, QUIET)) == {"ran"}
+    verify = json.loads((out / "teacher-mfn128" / "verify.json").read_text())
+    assert verify["meta"]["pretrained"] is True and verify["meta"]["model_source"] == str(weights)
+    assert not (out / "teacher-mfn128" / "checkpoint.pt").exists()
+    config = json.loads((out / f"{TINY}-adv-seed1" / "config.json").read_text())
+    assert (config["config"]["seed"], config["config"]["teacher_weights"]) == (1, str(weights))
+    rows = {r["model"]: r for r in csv.DictReader((report / "table1.csv").open())}
+    student = rows[TINY]
+    assert (student["toy_vanilla_n_seeds"], student["toy_adv_n_seeds"]) == ("2", "2")
+    assert student["run_adv"] == f"{out / f'{TINY}-adv-seed0'};{out / f'{TINY}-adv-seed1'}"
+    accuracies = [100 * json.loads((out / f"{TINY}-adv-seed{k}" / "verify.json").read_text())["rows"][0]["accuracy"]
+                  for k in (0, 1)]  # fmt: skip
+    assert float(student["toy_adv_seeds_acc_mean_pct"]) == pytest.approx(sum(accuracies) / 2)
+    assert student["teacher"] == "mfn128 (teacher-mfn128)" and "mfn128 (teacher)" in rows
+    missing = tiny_preset(faces, teacher="mfn128", teacher_weights=str(tmp_path / "gone.pt"), methods=("none",))
+    with pytest.raises(FacebenchError, match="the teacher's weights .*gone.pt are missing"):
+        run_bench(plan_steps(missing, tmp_path / "other", report), missing, tmp_path / "other", QUIET)
 
 
 def test_bench_distils_students(faces: Path, tmp_path: Path) -> None:

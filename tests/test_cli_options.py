@@ -17,12 +17,12 @@ DISTILL_OPTIONS = [
     "--val-batch-size", "--resume",
     "--device", "--amp", "--no-amp", "--amp-dtype", "--channels-last", "--no-channels-last", "--clip-grad-norm",
     "--seed", "--checkpoint-every", "--log-every", "--workers", "--threads", "--embedding-size", "--scale", "--margin",
-    "--align",
+    "--align", "--augment",
     "--alpha", "--temperature", "--emb-loss", "--adv-loss", "--disc-optimizer", "--disc-lr", "--disc-weight-decay",
     "--disc-hidden",
 ]  # fmt: skip  (as `facebench distill --help` listed them when its signature was still copied from train's,
 #             plus --val-batch-size, added to train and distill so bench's printed commands all run, and
-#             --teacher-weights, for a pretrained zoo teacher)
+#             --teacher-weights, for a pretrained zoo teacher, and --augment, shared with train)
 
 
 def options(name: str) -> dict[str, TyperOption]:

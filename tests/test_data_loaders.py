@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from data_fixtures import make_tree
@@ -11,8 +12,9 @@ from data_fixtures import make_tree
 from facebench.data.folders import IdentityFolderDataset
 from facebench.data.loaders import default_workers, make_loader, open_dataset
 from facebench.data.recordio import RecordDataset, pack_folders
-from facebench.data.transforms import FaceTransform
+from facebench.data.transforms import SHIFT_PIXELS, FaceTransform, train_transform
 from facebench.errors import FacebenchError
+from facebench.input_spec import ARCFACE
 
 
 @pytest.fixture
@@ -51,7 +53,34 @@ def test_train_flips_some_faces_and_eval_none(tree: Path) -> None:
             assert torch.equal(out, original) or torch.equal(out, original.flip(-1))
             flipped += not torch.equal(out, original)
     assert 10 <= flipped <= 30  # 40 draws at p = 0.5
-    assert repr(FaceTransform(flip=True)) == "FaceTransform(flip=True, spec='112x112 RGB, mean 127.5, std 127.5')"
+    assert repr(FaceTransform(flip=True)) == ("FaceTransform(flip=True, shift=0, spec='112x112 RGB, mean 127.5, "
+                                              "std 127.5')")
+
+
+def test_flip_shift_moves_the_face_by_the_drawn_offset_and_none_leaves_it() -> None:
+    """flip-shift: the face moved by (dy, dx) drawn from torch's RNG in [-8, 8], edges repeated; checked against
+    np.roll in the interior and the repeated edge rows outside it."""
+    face = torch.randint(0, 256, (112, 112, 3), generator=torch.Generator().manual_seed(1)).numpy().astype("uint8")
+    spec = ARCFACE
+    shift = train_transform(spec, "flip-shift")
+    seen = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        out = shift(face)
+        torch.manual_seed(seed)
+        flipped = torch.rand(()) < 0.5
+        dy, dx = (int(v) for v in torch.randint(-SHIFT_PIXELS, SHIFT_PIXELS + 1, (2,)))
+        source = face[:, ::-1] if flipped else face
+        expected = np.roll(source, (dy, dx), axis=(0, 1))
+        rows, cols = slice(max(dy, 0), 112 + min(dy, 0)), slice(max(dx, 0), 112 + min(dx, 0))
+        assert torch.equal(out[:, rows, cols], spec.to_tensor(np.ascontiguousarray(expected))[:, rows, cols])
+        if dy > 0:  # the rows the shift uncovered repeat the first row
+            assert torch.equal(out[:, 0, cols], out[:, dy, cols])
+        seen.add((dy, dx))
+    assert len(seen) > 20 and max(abs(v) for pair in seen for v in pair) <= SHIFT_PIXELS
+    assert torch.equal(train_transform(spec, "none")(face), spec.to_tensor(face))
+    with pytest.raises(FacebenchError, match="--augment 'jitter' is not one of: flip, flip-shift, none"):
+        train_transform(spec, "jitter")
 
 
 def test_loader_batches_in_process_and_with_a_worker(tree: Path) -> None:

@@ -16,7 +16,7 @@ from report_helpers import TINY, WIDE, toy_config, toy_distances, write_scored_r
 from facebench.errors import FacebenchError
 from facebench.report.build import build_report
 from facebench.report.runs import discover
-from facebench.report.significance import mcnemar_exact, paired_bootstrap, read_decisions
+from facebench.report.significance import PairDecisions, compare, mcnemar_exact, paired_bootstrap, read_decisions
 from facebench.report.study import study_rows
 
 
@@ -143,7 +143,7 @@ def test_seeds_of_one_cell_are_grouped(tmp_path: Path) -> None:
     assert _student_cell(tmp_path / "out", "toy SL KD") == (
         f"{seeds.mean():.2f} ± {abs(seeds[0] - seeds[1]) / math.sqrt(2):.2f} (2 seeds)")  # ddof=1 std of two
     assert _student_cell(tmp_path / "out", "toy SL KD - Vanilla").startswith(
-        f"{seeds.mean() - _accuracy(runs / 'none'):+.2f} over seeds; first seeds ")
+        f"{seeds.mean() - _accuracy(runs / 'none'):+.2f} over seeds; 1 seed pair ")  # kd-1 against the one Vanilla
     csv = _table(tmp_path / "out")
     assert csv.loc[1, "run_kd"] == f"{runs / 'kd-1'};{runs / 'kd-2'}"  # lowest seed first
     assert csv.loc[1, "toy_kd_vs_vanilla_diff_pp"] == pytest.approx(_accuracy(runs / "kd-1") - _accuracy(runs / "none"))
@@ -178,3 +178,47 @@ def test_untrained_reference_row_and_flag(tmp_path: Path) -> None:
     flags = [x for x in (tmp_path / "out" / "summary.md").read_text().splitlines() if "is below" in x]
     assert flags == [f"- {TINY} Vanilla ({vanilla:.2f} %) is below {TINY} (untrained) ({floor:.2f} %) on toy: "
                      "this training left it worse than random weights"]
+
+
+def _decisions(correct: list[bool]) -> PairDecisions:
+    n = len(correct)
+    return PairDecisions(Path("scores.csv"), np.arange(n), np.arange(n) % 2 == 0, np.array(correct))
+
+
+def test_seeds_pair_up_pooled_bootstrap_and_mcnemar_per_seed() -> None:
+    """Seed k against seed k: the difference of the seed means, a bootstrap of the seed-averaged per-pair
+    correctness, McNemar per seed pair; '*' needs every seed pair beyond chance on the same side."""
+    vanilla = [_decisions([True] * 20 + [False] * 20)] * 2
+    kd = [_decisions([True] * 30 + [False] * 10), _decisions([True] * 24 + [False] * 16)]
+    test = compare(kd, vanilla)
+    assert test.diff_pp == pytest.approx(100 * (10 + 4) / 2 / 40)
+    assert [(s.diff_pp, s.b, s.c) for s in test.seeds] == [(25.0, 10, 0), (pytest.approx(10.0), 4, 0)]
+    assert [s.p for s in test.seeds] == [pytest.approx(2 * 0.5**10), pytest.approx(2 * 0.5**4)]
+    assert test.p == pytest.approx(0.125) and test.seed_std_pp == pytest.approx(15 / math.sqrt(2))
+    per_pair = np.array([0.0] * 20 + [1.0] * 4 + [0.5] * 6 + [0.0] * 10)  # seed-averaged difference, by hand
+    expected = paired_bootstrap(per_pair, np.zeros(40))
+    assert (test.diff_pp, test.low_pp, test.high_pp) == pytest.approx(tuple(100 * x for x in expected))
+    assert test.low_pp > 0 and not test.significant  # the interval excludes 0, but seed 1's McNemar does not
+    strong = compare([kd[0], kd[0]], vanilla)
+    assert strong.significant and strong.seed_std_pp == 0.0
+    with pytest.raises(ValueError, match="equal non-zero counts"):
+        compare(kd, vanilla[:1])
+
+
+def test_table1_pairs_seed_k_with_vanilla_seed_k(tmp_path: Path) -> None:
+    runs = _study(tmp_path / "runs", kd_seeds=(0, 1))
+    teacher = runs / "teacher"
+    write_scored_run(runs / "none-1", toy_distances(0.3, 2),
+                     config=toy_config(runs / "none-1", TINY, method="none", teacher=teacher, seed=1))
+    build_report(runs, tmp_path / "out")
+    text = _student_cell(tmp_path / "out", "toy SL KD - Vanilla")
+    kd = np.array([_accuracy(runs / "kd-0"), _accuracy(runs / "kd-1")])
+    none = np.array([_accuracy(runs / "none"), _accuracy(runs / "none-1")])
+    match = re.fullmatch(r"([+-]\d+\.\d\d) ± (\d+\.\d\d) \(2 seed pairs\) \[(\S+), (\S+)\], p≤(\S+) \*", text)
+    assert match, text
+    assert float(match[1]) == pytest.approx((kd - none).mean(), abs=0.006)
+    assert float(match[2]) == pytest.approx((kd - none).std(ddof=1), abs=0.006)
+    csv = _table(tmp_path / "out")
+    assert (csv.loc[1, "toy_kd_vs_vanilla_n_seed_pairs"], csv.loc[1, "toy_kd_n_seeds"]) == (2, 2)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert f"beat Vanilla beyond chance on toy ({(kd - none).mean():+.2f} pp" in summary and "2 seed pairs" in summary

@@ -23,7 +23,16 @@ from rich.table import Table
 
 from facebench.bench.deploy import DeployPreset
 from facebench.bench.presets import Preset
-from facebench.bench.steps import DONE, PARTIAL, ProfileStep, ReportStep, Step, TrainingStep, VerifyStep
+from facebench.bench.steps import (
+    DONE,
+    PARTIAL,
+    AlignStep,
+    ProfileStep,
+    ReportStep,
+    Step,
+    TrainingStep,
+    VerifyStep,
+)
 from facebench.errors import FacebenchError
 from facebench.fileio import read_json, write_json_atomic
 from facebench.runfolder import BENCH_LOG, CHECKPOINT
@@ -37,11 +46,52 @@ def with_overrides(preset: Preset, data: str | None, verify_sets: dict[str, str]
     return replace(preset, data=data or preset.data, verify_sets=verify_sets or preset.verify_sets)
 
 
-def _train_settings(preset: Preset, model: str, folder: Path, epochs: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Inputs:
+    """Where the plan's steps read their faces: the preset's own, or the copies its AlignSteps write."""
+
+    data: str
+    align: str  # how training and verification crop faces that are not 112x112
+    images_root: str | None  # --images-root of every verification
+    steps: list[Step]  # the AlignSteps that write the copies (none without ``prealign``)
+
+
+def plan_inputs(preset: Preset, out: Path) -> Inputs:
+    """With ``preset.prealign``: align the training data and the verification set's photos once into
+    ``out``/aligned/ (faces aligned once, not on every epoch); otherwise the preset's data as it is."""
+    if preset.prealign is None:
+        return Inputs(preset.data, preset.align, None, [])
+    if not Path(preset.data).is_dir() and Path(preset.data).suffix == ".rec":
+        raise FacebenchError(f"--preset {preset.name} aligns its training data first: --data must be a folder of "
+                             f"identity folders, not {preset.data}")
+    if preset.validate_in_loop:
+        raise FacebenchError(f"--preset {preset.name}: in-loop validation reads the original photos, not the aligned "
+                             "copies; set validate_in_loop=False with prealign")
+    if len(preset.verify_sets) != 1:
+        raise FacebenchError(f"--preset {preset.name} aligns the photos of one verification set: give one --val "
+                             f"NAME=PATH, not {len(preset.verify_sets)}")
+    (name, pairs), = preset.verify_sets.items()
+    data, images = out / "aligned" / Path(preset.data).name, out / "aligned" / name
+    steps: list[Step] = [
+        AlignStep(f"align {preset.data} ({preset.prealign})", data, preset.data, preset.prealign,
+                  preset.prealign_workers),
+        AlignStep(f"align {name} ({preset.prealign})", images, str(Path(pairs).parent), preset.prealign,
+                  preset.prealign_workers),
+    ]  # fmt: skip
+    return Inputs(str(data), "none", str(images), steps)
+
+
+def run_name(preset: Preset, name: str, seed: int) -> str:
+    """A trained run's folder name: ``name``, with ``-seedN`` when the preset trains several seeds."""
+    return name if len(preset.seeds) == 1 else f"{name}-seed{seed}"
+
+
+def _train_settings(preset: Preset, inputs: Inputs, model: str, folder: Path, epochs: int,
+                    seed: int) -> dict[str, Any]:  # fmt: skip
     settings: dict[str, Any] = {
-        "model": model, "data": preset.data, "out": str(folder), "epochs": epochs, "batch_size": preset.batch_size,
-        "lr": preset.lr, "schedule": preset.schedule, "warmup_epochs": preset.warmup_epochs, "seed": preset.seed,
-        "checkpoint_every": preset.checkpoint_every, "device": preset.device, "align": preset.align,
+        "model": model, "data": inputs.data, "out": str(folder), "epochs": epochs, "batch_size": preset.batch_size,
+        "lr": preset.lr, "schedule": preset.schedule, "warmup_epochs": preset.warmup_epochs, "seed": seed,
+        "checkpoint_every": preset.checkpoint_every, "device": preset.device, "align": inputs.align,
         "val": dict(preset.verify_sets) if preset.validate_in_loop else {},
     }  # fmt: skip
     if preset.validate_in_loop:
@@ -52,32 +102,43 @@ def _train_settings(preset: Preset, model: str, folder: Path, epochs: int) -> di
 
 def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
     """Every step of the study for ``preset``, runs under ``out``, the report in ``report_dir``."""
+    inputs = plan_inputs(preset, out)
 
-    def verify(folder: Path, what: str, spec: str | None = None) -> VerifyStep:
+    def verify(folder: Path, what: str, spec: str | None = None, weights: str | None = None) -> VerifyStep:
         return VerifyStep(f"verify {what}", folder, dict(preset.verify_sets), preset.verify_folds, preset.verify_flip,
-                          preset.verify_batch_size, preset.device, preset.align, spec)
+                          preset.verify_batch_size, preset.device, inputs.align, spec, weights,
+                          images_root=inputs.images_root)  # fmt: skip
+
+    def student_settings(student: str, folder: Path, seed: int) -> dict[str, Any]:
+        return _train_settings(preset, inputs, student, folder, preset.student_epochs, seed)
 
     teacher = out / f"teacher-{preset.teacher}"
-    steps: list[Step] = [
-        TrainingStep(f"train teacher {preset.teacher}", "train", teacher,
-                     _train_settings(preset, preset.teacher, teacher, preset.teacher_epochs)),
-        verify(teacher, f"teacher {preset.teacher}"),
-    ]  # fmt: skip
-    for method in preset.methods:
-        for student in preset.students:
-            folder = out / f"{student}-{method}"
-            settings = _train_settings(preset, student, folder, preset.student_epochs)
-            settings |= {"teacher": str(teacher / CHECKPOINT), "method": method}
-            steps += [TrainingStep(f"distill {student} ({method})", "distill", folder, settings),
-                      verify(folder, f"{student} ({method})")]
-    for name in preset.external_teachers:
-        steps.append(verify(out / f"teacher-{name}", f"teacher {name}", spec=name))
-        for student in preset.students:
-            folder = out / f"{student}-emb-{name}"
-            settings = _train_settings(preset, student, folder, preset.student_epochs)
-            settings |= {"teacher": name, "method": "emb"}
-            steps += [TrainingStep(f"distill {student} (emb from {name})", "distill", folder, settings),
-                      verify(folder, f"{student} (emb from {name})")]
+    steps: list[Step] = list(inputs.steps)
+    if preset.teacher_weights is not None:  # pretrained: verified as it comes
+        steps.append(verify(teacher, f"teacher {preset.teacher} (pretrained)", preset.teacher, preset.teacher_weights))
+        from_teacher: dict[str, Any] = {"teacher": preset.teacher, "teacher_weights": preset.teacher_weights}
+    else:
+        steps += [TrainingStep(f"train teacher {preset.teacher}", "train", teacher,
+                               _train_settings(preset, inputs, preset.teacher, teacher, preset.teacher_epochs,
+                                               preset.seeds[0])),
+                  verify(teacher, f"teacher {preset.teacher}")]  # fmt: skip
+        from_teacher = {"teacher": str(teacher / CHECKPOINT)}
+    for seed in preset.seeds:
+        seeded = f", seed {seed}" if len(preset.seeds) > 1 else ""
+        for method in preset.methods:
+            for student in preset.students:
+                folder = out / run_name(preset, f"{student}-{method}", seed)
+                settings = student_settings(student, folder, seed) | from_teacher | {"method": method}
+                steps += [TrainingStep(f"distill {student} ({method}{seeded})", "distill", folder, settings),
+                          verify(folder, f"{student} ({method}{seeded})")]
+        for name in preset.external_teachers:
+            if seed == preset.seeds[0]:
+                steps.append(verify(out / f"teacher-{name}", f"teacher {name}", spec=name))
+            for student in preset.students:
+                folder = out / run_name(preset, f"{student}-emb-{name}", seed)
+                settings = student_settings(student, folder, seed) | {"teacher": name, "method": "emb"}
+                steps += [TrainingStep(f"distill {student} (emb from {name}{seeded})", "distill", folder, settings),
+                          verify(folder, f"{student} (emb from {name}{seeded})")]
     for student in preset.students:
         steps.append(verify(out / f"{student}-untrained", f"{student} untrained (reference)", spec=student))
     models = list(dict.fromkeys([preset.teacher, *preset.students, *preset.external_teachers]))
@@ -109,8 +170,12 @@ def check_inputs(preset: Preset, states: list[str], steps: list[Step]) -> None:
     if any(not isinstance(s, ReportStep) for s in pending):
         for name in preset.external_teachers:
             load_external(name)  # not installed -> the one line that says how
-    if any(isinstance(s, TrainingStep) for s in pending) and not Path(preset.data).exists():
+    if any(isinstance(s, TrainingStep | AlignStep) for s in pending) and not Path(preset.data).exists():
         raise FacebenchError(f"--data {preset.data}: no such file or folder")
+    weights = preset.teacher_weights
+    if weights is not None and any(not isinstance(s, ReportStep) for s in pending) and not Path(weights).is_file():
+        raise FacebenchError(f"--preset {preset.name}: the teacher's weights {weights} are missing; put the "
+                             f"pretrained {preset.teacher} weights there (see its README)")
     if any(isinstance(s, VerifyStep) for s in pending):
         load_pair_sets(preset.verify_sets, preset.verify_folds, "--folds")
 

@@ -37,7 +37,7 @@ insightface's ms1mv2 recipe (SGD 0.1, batch 128, 20 epochs, polynomial decay).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from facebench.bench.deploy import DEPLOY, DeployPreset
@@ -53,7 +53,7 @@ class Preset:
 
     name: str
     description: str
-    teacher: str  # zoo name, trained first with `facebench train`
+    teacher: str  # zoo name: trained first with `facebench train`, or pretrained with teacher_weights
     students: tuple[str, ...]  # zoo names, each distilled with every method
     methods: tuple[str, ...]  # distill methods; "none" = vanilla student under identical settings
     data: str  # training data: identity folders or an insightface train.rec
@@ -61,7 +61,7 @@ class Preset:
     teacher_epochs: int
     student_epochs: int
     batch_size: int  # per process
-    seed: int
+    seeds: tuple[int, ...]  # each student and method is trained once per seed (folders -seedN when several)
     lr: float  # peak learning rate (SGD)
     schedule: str  # cosine or poly
     warmup_epochs: float
@@ -82,6 +82,11 @@ class Preset:
     # pretrained external teachers (dlib): verified as they come, each distilled into every student with
     # --method emb, the one method an embeddings-only teacher allows
     external_teachers: tuple[str, ...] = ()
+    teacher_weights: str | None = None  # pretrained weights: the teacher is verified as it comes, not trained
+    # align the training data and the verification set's photos once with this detector (AlignStep), then
+    # train and verify on the aligned copies; None: crop on the fly with ``align``
+    prealign: str | None = None
+    prealign_workers: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +104,7 @@ CPU_SMALL = Preset(
     teacher_epochs=1,
     student_epochs=1,
     batch_size=64,
-    seed=0,
+    seeds=(0,),
     lr=0.1,
     schedule="cosine",
     warmup_epochs=0.2,
@@ -129,7 +134,7 @@ PAPER = Preset(
     teacher_epochs=20,
     student_epochs=20,
     batch_size=128,
-    seed=0,
+    seeds=(0,),
     lr=0.1,
     schedule="poly",
     warmup_epochs=0.0,
@@ -148,7 +153,23 @@ PAPER = Preset(
     device="cuda",
 )
 
-PRESETS: dict[str, Preset | DeployPreset] = {p.name: p for p in (CPU_SMALL, PAPER, DEPLOY)}
+CPU_REAL = replace(
+    CPU_SMALL,  # its settings, but for these
+    name="cpu-real",
+    description="CPU-scale study from a real teacher: pretrained MobileFaceNet (mfn128) -> mobilenet x "
+    "none/kd/adv/emb, 3 seeds, CelebA subset and LFW aligned with MTCNN, all 6000 LFW pairs",
+    teacher="mfn128",
+    teacher_weights="../shared/models/mobilefacenet/mobilefacenet.pt",
+    teacher_epochs=0,  # not trained
+    student_epochs=2,
+    seeds=(0, 1, 2),
+    verify_folds=None,
+    expected="about 90 min on 2 CPU cores",
+    external_teachers=(),
+    prealign="mtcnn",
+)
+
+PRESETS: dict[str, Preset | DeployPreset] = {p.name: p for p in (CPU_SMALL, CPU_REAL, PAPER, DEPLOY)}
 
 
 def get_preset(name: str) -> Preset | DeployPreset:

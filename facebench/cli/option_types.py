@@ -16,6 +16,7 @@ import typer
 from facebench.choices import (
     ALIGN_CHOICES,
     ALIGN_DETECTORS,
+    AUGMENTS,
     BENCH_PRESETS,
     DETECTOR_NAMES,
     DEVICE_CHOICES,
@@ -30,6 +31,7 @@ from facebench.choices import (
 # Literal[TUPLE] is Literal[each value of TUPLE]
 Align = Literal[ALIGN_CHOICES]
 AlignDetector = Literal[ALIGN_DETECTORS]
+Augment = Literal[AUGMENTS]
 BenchPreset = Literal[BENCH_PRESETS]
 Detector = Literal[DETECTOR_NAMES]
 ExportFormat = Literal[EXPORT_FORMATS]

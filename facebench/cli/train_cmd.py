@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 import typer
 
 from facebench.cli.app import command, console
-from facebench.cli.option_types import DEVICE_METAVAR, Align, check_device, non_negative, positive
+from facebench.cli.option_types import DEVICE_METAVAR, Align, Augment, check_device, non_negative, positive
 from facebench.train.config import (
     AMP_DTYPES,
     DEFAULT_LR,
@@ -85,6 +85,9 @@ MarginOption = Annotated[float | None, typer.Option(
     callback=non_negative, help="Head margin m.", show_default="arcface 0.5, cosface 0.35")]
 AlignOption = Annotated[Align | None, typer.Option(
     help="How images that are not 112x112 are cropped.", show_default=D.align)]
+AugmentOption = Annotated[Augment | None, typer.Option(
+    help="Training augmentation: flip (random horizontal flip), flip-shift (also a random shift of up to 8 px), "
+    "none.", show_default=D.augment)]
 
 ConfigT = TypeVar("ConfigT", bound=TrainConfig)
 
@@ -137,6 +140,7 @@ def train(
     scale: ScaleOption = None,
     margin: MarginOption = None,
     align: AlignOption = None,
+    augment: AugmentOption = None,
 ) -> None:
     """Train a face model with a margin head; writes config.json, checkpoint.pt, best.pt, metrics.csv, verify.json.
 

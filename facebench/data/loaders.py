@@ -28,19 +28,20 @@ def open_dataset(
     *,
     train: bool,
     align: str = "center",
+    augment: str = "flip",
     min_images: int = 1,
     max_images: int | None = None,
     skip_bad: bool = False,
     input_spec: InputSpec = ARCFACE,
 ) -> IdentityFolderDataset | RecordDataset:
-    """The dataset at ``path`` with the training (random flip) or evaluation transform, normalised by
-    ``input_spec`` (the model's).
+    """The dataset at ``path`` with the training (``augment``: facebench.data.transforms.train_transform) or
+    evaluation transform, normalised by ``input_spec`` (the model's).
 
     min_images/max_images/skip_bad apply to identity folders only (a packed .rec was
     filtered and checked when it was packed).
     """
     path = Path(path)
-    transform = train_transform(input_spec) if train else eval_transform(input_spec)
+    transform = train_transform(input_spec, augment) if train else eval_transform(input_spec)
     if path.suffix == ".rec" or (path.is_dir() and (path / "train.rec").is_file()):
         return RecordDataset(path, transform=transform, align=align)
     if path.is_dir():

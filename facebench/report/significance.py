@@ -12,6 +12,11 @@ equal-sized folds).
   the difference of the fractions correct on each resample; 95 % percentile interval.
 - **McNemar's exact test**: b = pairs only run A gets right, c = pairs only run B gets
   right; two-sided p = min(1, 2 P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2).
+
+With several seeds, seed k of a method is paired with seed k of Vanilla (both in ascending
+seed order): the bootstrap resamples pairs of the per-pair correctness averaged over the
+seeds (its mean is the difference of the seed-mean accuracies, and its interval holds the
+pair sampling; the seeds' spread is reported beside it), and McNemar runs once per seed pair.
 """
 
 from __future__ import annotations
@@ -107,24 +112,53 @@ def read_decisions(run_path: Path, verify: dict[str, Any], set_name: str) -> Pai
 
 
 @dataclass
-class Comparison:
-    """A run against Vanilla on one set: bootstrap difference (percentage points) and McNemar."""
+class SeedTest:
+    """One seed pair's McNemar: its accuracy difference (percentage points), b, c and p."""
 
     diff_pp: float
-    low_pp: float
-    high_pp: float
     b: int
     c: int
     p: float
 
+
+@dataclass
+class Comparison:
+    """A method against Vanilla on one set: the bootstrap difference (percentage points) over the seed pairs'
+    mean and its interval, and McNemar per seed pair."""
+
+    diff_pp: float
+    low_pp: float
+    high_pp: float
+    seeds: list[SeedTest]
+
+    @property
+    def p(self) -> float:
+        """The largest McNemar p over the seed pairs (the one pair's p with one seed)."""
+        return max(seed.p for seed in self.seeds)
+
+    @property
+    def seed_std_pp(self) -> float:
+        """Standard deviation (ddof=1) of the seed pairs' differences; NaN with one pair."""
+        diffs = np.array([seed.diff_pp for seed in self.seeds])
+        return float(diffs.std(ddof=1)) if diffs.size > 1 else math.nan
+
     @property
     def significant(self) -> bool:
-        """Beyond chance by both tests: the interval excludes 0 and p < 0.05."""
-        return (self.low_pp > 0 or self.high_pp < 0) and self.p < 0.05
+        """Beyond chance: the interval excludes 0 and every seed pair's McNemar p < 0.05 with a difference of the
+        same sign."""
+        excludes_zero = self.low_pp > 0 or self.high_pp < 0
+        agree = all(seed.p < 0.05 and np.sign(seed.diff_pp) == np.sign(self.diff_pp) for seed in self.seeds)
+        return excludes_zero and agree
 
 
-def compare(run: PairDecisions, vanilla: PairDecisions) -> Comparison:
-    """``run`` minus ``vanilla`` by both tests (the caller checks ``same_pairs`` first)."""
-    diff, low, high = paired_bootstrap(run.correct, vanilla.correct)
-    b, c, p = mcnemar_exact(run.correct, vanilla.correct)
-    return Comparison(100 * diff, 100 * low, 100 * high, b, c, p)
+def compare(runs: list[PairDecisions], vanillas: list[PairDecisions]) -> Comparison:
+    """Seed k of ``runs`` minus seed k of ``vanillas`` by both tests (the caller checks ``same_pairs`` first)."""
+    if not runs or len(runs) != len(vanillas):
+        raise ValueError(f"{len(runs)} runs and {len(vanillas)} Vanilla runs: compare needs equal non-zero counts")
+    pooled = [np.mean([d.correct for d in group], axis=0) for group in (runs, vanillas)]
+    diff, low, high = paired_bootstrap(*pooled)
+    seeds = []
+    for run, vanilla in zip(runs, vanillas, strict=True):
+        b, c, p = mcnemar_exact(run.correct, vanilla.correct)
+        seeds.append(SeedTest(100 * float(run.correct.mean() - vanilla.correct.mean()), b, c, p))
+    return Comparison(100 * diff, 100 * low, 100 * high, seeds)

@@ -209,48 +209,65 @@ class VanillaTests:
 
 
 def vanilla_tests(rows: list[StudyRow], sets: list[str]) -> VanillaTests:
-    """Paired bootstrap and McNemar of each KD cell's first-seed run against its row's Vanilla first seed."""
-    decisions: dict[tuple[Path, str], PairDecisions | str] = {}
+    """Paired bootstrap and McNemar of each KD cell against its row's Vanilla cell, seed k against seed k (in
+    ascending seed order; a cell's extra seeds stay out of the test)."""
+    decisions: dict[tuple[Path, str], PairDecisions | FacebenchError] = {}
 
-    def read(run: Run, set_name: str) -> PairDecisions | str:
-        """The run's decisions, or why there are none."""
+    def read(run: Run, set_name: str) -> PairDecisions:
+        """The run's decisions (read once); FacebenchError saying why there are none."""
         if (run.path, set_name) not in decisions:
             try:
                 decisions[run.path, set_name] = read_decisions(run.path, run.verify, set_name)
             except FacebenchError as error:
-                decisions[run.path, set_name] = str(error)
-        return decisions[run.path, set_name]
+                decisions[run.path, set_name] = error
+        found = decisions[run.path, set_name]
+        if isinstance(found, FacebenchError):
+            raise found
+        return found
 
     found = VanillaTests({}, [])
     for k, row in enumerate(rows):
-        vanilla = row.cells.get("none")
         for method in KD_METHODS:
-            run = row.cells.get(method)
             for set_name in sets:
-                if vanilla is None or run is None or set_name not in run.sets or set_name not in vanilla.sets:
+                pairs = [(run, vanilla) for run, vanilla in zip(row.seeds.get(method, []), row.seeds.get("none", []))
+                         if set_name in run.sets and set_name in vanilla.sets]  # fmt: skip
+                if not pairs:
                     continue
-                ours, theirs = read(run, set_name), read(vanilla, set_name)
                 where = f"Table 1 shows no test of {cell_name(row, method)} against Vanilla on {set_name}"
-                if isinstance(ours, str) or isinstance(theirs, str):
-                    found.notes.append(f"{where}: {ours if isinstance(ours, str) else theirs}")
-                elif not ours.same_pairs(theirs):
-                    found.notes.append(f"{where}: {ours.source} and {theirs.source} hold different pairs "
-                                       "(pair ids or issame differ)")
+                try:
+                    ours = [read(run, set_name) for run, _ in pairs]
+                    theirs = [read(vanilla, set_name) for _, vanilla in pairs]
+                except FacebenchError as error:
+                    found.notes.append(f"{where}: {error}")
+                    continue
+                differ = [(a, b) for a, b in zip(ours, theirs, strict=True) if not a.same_pairs(b)]
+                if differ:
+                    found.notes.append(f"{where}: {differ[0][0].source} and {differ[0][1].source} hold different "
+                                       "pairs (pair ids or issame differ)")
                 else:
                     found.tests[k, method, set_name] = compare(ours, theirs)
     return found
 
 
 def difference_text(row: StudyRow, method: str, set_name: str, test: Comparison | None) -> str:
-    """'+1.71 [-0.30, +3.60], p=0.09 *' ('*': beyond chance by both tests), led by the difference of the
-    means over seeds when either cell has several; '-' without both cells, 'n/a' without a test."""
+    """'+1.71 [-0.30, +3.60], p=0.09 *' ('*': beyond chance by both tests); with several seed pairs
+    '+1.71 ± 0.40 (3 seed pairs) [..], p≤0.09', led by the difference of the means over all seeds when a
+    cell has seeds the other lacks; '-' without both cells, 'n/a' without a test."""
     if "none" not in row.seeds or method not in row.seeds or set_name not in row.cells[method].sets:
         return "-"
-    text = "n/a" if test is None else (f"{test.diff_pp:+.2f} [{test.low_pp:+.2f}, {test.high_pp:+.2f}], "
-                                       f"p={test.p:.2g}" + (" *" if test.significant else ""))
-    if max(len(row.seeds["none"]), len(row.seeds[method])) > 1:
+    if test is None:
+        text = "n/a"
+    elif len(test.seeds) == 1:
+        text = f"{test.diff_pp:+.2f} [{test.low_pp:+.2f}, {test.high_pp:+.2f}], p={test.p:.2g}"
+    else:
+        text = (f"{test.diff_pp:+.2f} ± {test.seed_std_pp:.2f} ({len(test.seeds)} seed pairs) "
+                f"[{test.low_pp:+.2f}, {test.high_pp:+.2f}], p≤{test.p:.2g}")
+    text += " *" if test is not None and test.significant else ""
+    counts = {len(row.seeds["none"]), len(row.seeds[method])}
+    if len(counts) > 1 or (test is not None and len(test.seeds) not in counts):
         seeds_diff = cell_accuracy(row, method, set_name) - cell_accuracy(row, "none", set_name)
-        text = f"{seeds_diff:+.2f} over seeds; first seeds {text}"
+        paired = "" if test is None else f"{len(test.seeds)} seed pair{'s' if len(test.seeds) > 1 else ''} "
+        text = f"{seeds_diff:+.2f} over seeds; {paired}{text}"
     return text
 
 
@@ -284,9 +301,14 @@ def table1(rows: list[StudyRow], sets: list[str],
                 column, title = METHODS[method]
                 test = tests.tests.get((k, method, set_name))
                 shown[f"{set_name} {title} - Vanilla"] = difference_text(row, method, set_name, test)
-                for key, value in (("diff_pp", "diff_pp"), ("low_pp", "low_pp"), ("high_pp", "high_pp"),
-                                   ("mcnemar_b", "b"), ("mcnemar_c", "c"), ("mcnemar_p", "p")):
-                    record[f"{set_name}_{column}_vs_vanilla_{key}"] = math.nan if test is None else getattr(test, value)
+                numbers = {} if test is None else {
+                    "diff_pp": test.diff_pp, "low_pp": test.low_pp, "high_pp": test.high_pp,
+                    "n_seed_pairs": len(test.seeds), "seed_std_pp": test.seed_std_pp,
+                    "mcnemar_b": sum(t.b for t in test.seeds), "mcnemar_c": sum(t.c for t in test.seeds),
+                    "mcnemar_p": test.p}  # fmt: skip
+                for key in ("diff_pp", "low_pp", "high_pp", "n_seed_pairs", "seed_std_pp", "mcnemar_b", "mcnemar_c",
+                            "mcnemar_p"):
+                    record[f"{set_name}_{column}_vs_vanilla_{key}"] = numbers.get(key, math.nan)
                 record[f"{set_name}_{column}_vs_vanilla_significant"] = test is not None and test.significant
             for method, (column, title) in METHODS.items():
                 shown[f"{set_name} TAR@FAR=1e-3 {title}"] = _fmt(record[f"{set_name}_{column}_tar_pct_at_far_1e-03"])
@@ -309,8 +331,10 @@ def significance_lines(rows: list[StudyRow], tests: VanillaTests) -> list[str]:
             verdict = ("beat Vanilla beyond chance" if test.significant and test.diff_pp > 0 else
                        "fell below Vanilla beyond chance" if test.significant else
                        "did not differ from Vanilla beyond chance")
+            mcnemar = (f"McNemar p={test.p:.2g}" if len(test.seeds) == 1 else
+                       f"{len(test.seeds)} seed pairs, McNemar p " + ", ".join(f"{t.p:.2g}" for t in test.seeds))
             parts.append(f"{cell_name(row, method)} {verdict} on {set_name} ({test.diff_pp:+.2f} pp "
-                         f"[{test.low_pp:+.2f}, {test.high_pp:+.2f}], McNemar p={test.p:.2g})")
+                         f"[{test.low_pp:+.2f}, {test.high_pp:+.2f}], {mcnemar})")
         lines.append(f"{title}: " + "; ".join(parts) + ".")
     return lines
 

@@ -62,6 +62,7 @@ class TrainConfig(EngineConfig):
     margin: float | None = None  # None -> the head's default (arcface 0.5, cosface 0.35)
     embedding_size: int = 512
     align: str = "center"  # how images that are not 112x112 become 112x112 (facebench.data.images)
+    augment: str = "flip"  # training augmentation (facebench.data.transforms.train_transform)
     val: dict[str, str] = field(default_factory=dict)  # set name -> pairs file
     val_folds: int | None = None  # use only the first k folds of each pairs set (CPU budgets); None = all
     val_flip: bool = True

@@ -85,6 +85,7 @@ def resume_config(run_dir: str | Path, overrides: Mapping[str, Any], cls: type[T
 def check_train_config(config: TrainConfig) -> None:
     """Refuse bad options before any data is read or process group joined."""
     from facebench.data.images import check_align
+    from facebench.data.transforms import train_transform
     from facebench.external import refuse_external
     from facebench.models import model_spec
     from facebench.models.heads import head_spec
@@ -98,6 +99,7 @@ def check_train_config(config: TrainConfig) -> None:
     model_spec(config.model)
     head_spec(config.head)
     check_align(config.align)
+    train_transform(augment=config.augment)  # an unknown --augment: one line
     check_config(config)
     if config.embedding_size < 1:
         raise FacebenchError(f"--embedding-size {config.embedding_size}: must be at least 1")
@@ -140,7 +142,8 @@ def train(
         info = init_distributed(config.device)
         try:
             input_spec = model_spec(config.model).input_spec
-            dataset = open_dataset(config.data, train=True, align=config.align, input_spec=input_spec)
+            dataset = open_dataset(config.data, train=True, align=config.align, augment=config.augment,
+                                   input_spec=input_spec)
             seed_everything(config.seed)  # same initial weights in every process (DDP broadcasts rank 0's anyway)
             model = create_model(config.model, embedding_size=config.embedding_size)
             head = create_head(config.head, config.embedding_size, dataset.num_classes, scale=config.scale,
