@@ -214,12 +214,16 @@ def test_check_reads_run_folders_against_the_report(study: Path, report: Path, t
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
-def test_committed_table1_rebuilds_from_the_committed_run_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """reports/table1.md is what `cd reports && facebench report --runs runs/cpu-small` makes of reports/runs."""
-    if not (REPORTS / "runs").is_dir():
-        pytest.skip("reports/runs (the bench's small files) is not committed yet")
-    shutil.copytree(REPORTS / "runs", tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)  # table1.md names each cell's folder as runs/cpu-small/<run>
-    result = CliRunner().invoke(app, ["report", "--runs", "runs/cpu-small", "--out", str(tmp_path / "out")])
+@pytest.mark.parametrize(("runs", "report"), [("cpu-small", REPORTS), ("cpu-real", REPORTS / "cpu-real")])
+def test_committed_table1_rebuilds_from_the_committed_run_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                runs: str, report: Path) -> None:
+    """Each committed study Table 1 is what `cd reports && facebench report --runs runs/<preset>` makes of
+    reports/runs/<preset> (the bench's small files: config.json, verify.json, scores.csv, ...)."""
+    if not (REPORTS / "runs" / runs).is_dir():
+        pytest.skip(f"reports/runs/{runs} (the bench's small files) is not committed yet")
+    shutil.copytree(REPORTS / "runs" / runs, tmp_path / "runs" / runs)
+    monkeypatch.chdir(tmp_path)  # table1.md names each cell's folder as runs/<preset>/<run>
+    result = CliRunner().invoke(app, ["report", "--runs", f"runs/{runs}", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "table1.md").read_text() == (REPORTS / "table1.md").read_text()
+    for name in ("table1.md", "table1.csv"):
+        assert (tmp_path / "out" / name).read_text() == (report / name).read_text(), name

@@ -210,7 +210,13 @@ def test_table1_pairs_seed_k_with_vanilla_seed_k(tmp_path: Path) -> None:
     teacher = runs / "teacher"
     write_scored_run(runs / "none-1", toy_distances(0.3, 2),
                      config=toy_config(runs / "none-1", TINY, method="none", teacher=teacher, seed=1))
+    for seed, tar in ((0, 0.5), (1, 0.7)):  # toy sets are too small for TAR at FAR 1e-3: plant one per seed
+        verify = json.loads((runs / f"kd-{seed}" / "verify.json").read_text())
+        verify["rows"][0]["tar_at_far_1e-03"] = tar
+        (runs / f"kd-{seed}" / "verify.json").write_text(json.dumps(verify))
     build_report(runs, tmp_path / "out")
+    assert _student_cell(tmp_path / "out", "toy TAR@FAR=1e-3 SL KD") == f"60.00 ± {math.sqrt(200):.2f}"
+    assert _student_cell(tmp_path / "out", "toy TAR@FAR=1e-3 Vanilla") == "-"
     text = _student_cell(tmp_path / "out", "toy SL KD - Vanilla")
     kd = np.array([_accuracy(runs / "kd-0"), _accuracy(runs / "kd-1")])
     none = np.array([_accuracy(runs / "none"), _accuracy(runs / "none-1")])

@@ -31,7 +31,8 @@ TEACHER, STUDENT, VANILLA, REFERENCE = "teacher", "student", "vanilla", "untrain
 # written and where it ran
 SEED_FREE = ("seed", "out", "resume", *RESUME_OVERRIDABLE)
 NO_TEACHER = "-"
-NO_RESULT = {"acc_pct": math.nan, "acc_std_pct": math.nan, "tar_pct_at_far_1e-03": math.nan, "n_pairs": 0}
+TAR_PCT = "tar_pct_at_far_1e-03"
+NO_RESULT = {"acc_pct": math.nan, "acc_std_pct": math.nan, TAR_PCT: math.nan, "n_pairs": 0}
 
 
 @dataclass
@@ -176,7 +177,7 @@ def cell_values(run: Run, set_name: str) -> dict[str, float] | None:
     return {
         "acc_pct": _pct(row["accuracy"]),
         "acc_std_pct": _pct(row["accuracy_std"]),
-        "tar_pct_at_far_1e-03": _pct(row.get(TAR_KEY)),
+        TAR_PCT: _pct(row.get(TAR_KEY)),
         "n_pairs": int(row["n_pairs"]),
     }
 
@@ -185,15 +186,16 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def seed_accuracies(row: StudyRow, method: str, set_name: str) -> np.ndarray:
-    """The k-fold accuracy (%) on ``set_name`` of each seed's run of a cell (those with a result)."""
+def seed_values(row: StudyRow, method: str, set_name: str, key: str = "acc_pct") -> np.ndarray:
+    """``key`` of ``cell_values`` (default the k-fold accuracy, %) on ``set_name`` for each seed's run of a cell
+    (those with a result)."""
     values = [cell_values(run, set_name) for run in row.seeds.get(method, [])]
-    return np.array([v["acc_pct"] for v in values if v is not None])
+    return np.array([v[key] for v in values if v is not None])
 
 
 def cell_accuracy(row: StudyRow, method: str, set_name: str) -> float:
     """The accuracy Table 1 shows: the run's, or the mean over the cell's seeds; NaN without a result."""
-    accuracies = seed_accuracies(row, method, set_name)
+    accuracies = seed_values(row, method, set_name)
     return float(accuracies.mean()) if accuracies.size else math.nan
 
 
@@ -285,7 +287,7 @@ def table1(rows: list[StudyRow], sets: list[str],
                 values = (cell_values(row.cells[method], set_name) if method in row.cells else None) or NO_RESULT
                 for key, value in values.items():
                     record[f"{set_name}_{column}_{key}"] = value
-                accuracies = seed_accuracies(row, method, set_name)
+                accuracies = seed_values(row, method, set_name)
                 record[f"{set_name}_{column}_n_seeds"] = accuracies.size
                 record[f"{set_name}_{column}_seeds_acc_mean_pct"] = cell_accuracy(row, method, set_name)
                 spread = float(accuracies.std(ddof=1)) if accuracies.size > 1 else math.nan
@@ -311,7 +313,13 @@ def table1(rows: list[StudyRow], sets: list[str],
                     record[f"{set_name}_{column}_vs_vanilla_{key}"] = numbers.get(key, math.nan)
                 record[f"{set_name}_{column}_vs_vanilla_significant"] = test is not None and test.significant
             for method, (column, title) in METHODS.items():
-                shown[f"{set_name} TAR@FAR=1e-3 {title}"] = _fmt(record[f"{set_name}_{column}_tar_pct_at_far_1e-03"])
+                tars = seed_values(row, method, set_name, TAR_PCT)
+                spread = float(tars.std(ddof=1)) if tars.size > 1 else math.nan
+                record[f"{set_name}_{column}_seeds_tar_mean_pct"] = float(tars.mean()) if tars.size else math.nan
+                record[f"{set_name}_{column}_seeds_tar_std_pct"] = spread
+                shown[f"{set_name} TAR@FAR=1e-3 {title}"] = (
+                    f"{tars.mean():.2f} ± {spread:.2f}" if tars.size > 1 and not np.isnan(tars).any()
+                    else _fmt(record[f"{set_name}_{column}_tar_pct_at_far_1e-03"]))  # fmt: skip
         csv_rows.append(record)
         md_rows.append(shown)
     return csv_rows, md_rows
