@@ -27,6 +27,15 @@ epoch from scratch leaves every trained model below even an untrained network on
 shows the pipeline and the relative costs, not the study's numbers; at this length the
 methods differ by a few points at most.
 
+``cpu-real`` asks the study's question at CPU scale with a teacher worth learning from: the
+pretrained MobileFaceNet (mfn128, 99.45 % on all 6000 LFW pairs) taught mobilenet with each
+method, 2 epochs per run, three seeds per cell, on the CelebA subset and LFW aligned once with
+MTCNN, verified on all 6000 pairs. Its settings (2 epochs, lr 0.1, batch 64, ArcFace m 0.5,
+flip) are those that gave the Vanilla student its best LFW accuracy in short one-seed trials
+(reports/cpu-real/trials.md). Measured on a 2-core AMD EPYC: 56.8 min in all; aligning
+CelebA and LFW about 2 min, the teacher's verification 1 min, a Vanilla run about 3 min, a
+KD, ADV or EMB run 4-5 min, each verification about 30 s.
+
 ``deploy`` (``facebench.bench.deploy``) measures a pretrained model and its deployable
 variants instead of training anything.
 
