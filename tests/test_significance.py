@@ -15,6 +15,7 @@ from report_helpers import TINY, WIDE, toy_config, toy_distances, write_scored_r
 
 from facebench.errors import FacebenchError
 from facebench.report.build import build_report
+from facebench.report.figures import figure_points
 from facebench.report.runs import discover
 from facebench.report.significance import PairDecisions, compare, mcnemar_exact, paired_bootstrap, read_decisions
 from facebench.report.study import study_rows
@@ -147,6 +148,18 @@ def test_seeds_of_one_cell_are_grouped(tmp_path: Path) -> None:
     csv = _table(tmp_path / "out")
     assert csv.loc[1, "run_kd"] == f"{runs / 'kd-1'};{runs / 'kd-2'}"  # lowest seed first
     assert csv.loc[1, "toy_kd_vs_vanilla_diff_pp"] == pytest.approx(_accuracy(runs / "kd-1") - _accuracy(runs / "none"))
+
+
+def test_figure1_plots_a_seeded_cell_as_table1_does(tmp_path: Path) -> None:
+    runs = _study(tmp_path / "runs", kd_seeds=(2, 1))
+    points, _, _ = figure_points(study_rows(discover(runs).runs), {TINY: 0.1, WIDE: 1.0}, "toy")
+    by_label = {p.label: p for p in points}
+    seeds = np.array([_accuracy(runs / "kd-1"), _accuracy(runs / "kd-2")])
+    kd = by_label[f"{TINY} SL KD from {WIDE}"]
+    assert (kd.acc_pct, kd.std_pct) == pytest.approx((seeds.mean(), abs(seeds[0] - seeds[1]) / math.sqrt(2)))
+    vanilla = json.loads((runs / "none" / "verify.json").read_text())["rows"][0]  # one seed: its k-fold std
+    assert (by_label[f"{TINY} Vanilla"].acc_pct, by_label[f"{TINY} Vanilla"].std_pct) == pytest.approx(
+        (100 * vanilla["accuracy"], 100 * vanilla["accuracy_std"]))
 
 
 @pytest.mark.parametrize(("seed", "lr", "why"), [(5, 0.2, "they differ in lr"), (0, 0.1, "both have seed 0")])

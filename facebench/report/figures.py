@@ -15,7 +15,7 @@ from facebench.errors import FacebenchError
 from facebench.eval.plots import ScoredSet, _pyplot
 from facebench.fileio import atomic_path
 from facebench.report.runs import METHODS
-from facebench.report.study import TEACHER, StudyRow, cell_values, plotted_runs
+from facebench.report.study import TEACHER, StudyRow, cell_values, plotted_runs, seed_values
 from facebench.runfolder import METRICS, SCORES
 
 MARKERS = {name: method.marker for name, method in DISTILL_METHODS.items()}  # by method; a teacher is a star
@@ -38,7 +38,8 @@ class _Point:
 def figure_points(rows: list[StudyRow], gflops: dict[str, float],
                   set_name: str) -> tuple[list[_Point], list[_Point], list[str]]:
     """(points: rows and methods with a result on ``set_name`` and a GFLOPs count; reference lines: teachers
-    with a result but no count, such as dlib; notes on what is left out)."""
+    with a result but no count, such as dlib; notes on what is left out). A point is Table 1's accuracy: a
+    run's, ± its k-fold std, or for a cell with several seeds their mean ± their std (ddof=1)."""
     points, lines, notes = [], [], []
     for plotted in plotted_runs(rows):
         name, method, row, run = plotted.name, plotted.method, plotted.row, plotted.run
@@ -47,8 +48,12 @@ def figure_points(rows: list[StudyRow], gflops: dict[str, float],
         if values is None:
             notes.append(f"Figure 1 lacks {name}: no {set_name} result in {run.path / 'verify.json'}")
             continue
+        accuracy, spread = values["acc_pct"], values["acc_std_pct"]
+        seeds = seed_values(row, method, set_name)
+        if seeds.size > 1:  # Table 1's cell: the mean over its seeds, their std as the bar
+            accuracy, spread = float(seeds.mean()), float(seeds.std(ddof=1))
         point = _Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
-                       gflops.get(row.model, math.nan), values["acc_pct"], values["acc_std_pct"])
+                       gflops.get(row.model, math.nan), accuracy, spread)
         if row.model in gflops:
             points.append(point)
         elif teacher:
@@ -61,8 +66,8 @@ def figure_points(rows: list[StudyRow], gflops: dict[str, float],
 def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths: list[Path]) -> list[str]:
     """Accuracy on ``set_name`` against GFLOPs (log x), one labelled marker per model and method.
 
-    Error bars are the k-fold std. Points of one model share its GFLOPs, so they are dodged
-    sideways by a few percent and their labels stacked in accuracy order. Writes each of
+    Error bars are the k-fold std, or the seeds' std for a cell with several. Points of one
+    model share its GFLOPs, so they are dodged sideways by a few percent and their labels stacked in accuracy order. Writes each of
     ``paths`` (.png, .svg); returns notes on the points left out or drawn as reference lines.
     A teacher without an operation count (an external model) is a dashed line at its accuracy,
     or a legend entry when that lies far outside the points' range (``accuracy_limits``). The
@@ -96,7 +101,7 @@ def figure1(rows: list[StudyRow], gflops: dict[str, float], set_name: str, paths
     ax.legend(handles=_marker_legend(far), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small",
               borderaxespad=0)
     ax.set_xlabel("GFLOPs per 112x112 image (log scale; a model's markers dodged sideways)")
-    ax.set_ylabel(f"{set_name} verification accuracy (%), bars: std over folds")
+    ax.set_ylabel(f"{set_name} verification accuracy (%), bars: std over folds or seeds")
     ax.set_title(f"{set_name} accuracy vs operations")
     ax.grid(True, which="both", alpha=0.3)
     for path in paths:

@@ -46,7 +46,7 @@ class StudyRow:
 
     @property
     def cells(self) -> dict[str, Run]:
-        """Each cell's first-seed run (the one figures, pair-level tests and results.json use)."""
+        """Each cell's first-seed run (the one the ROC, the training curves and results.json use)."""
         return {method: runs[0] for method, runs in self.seeds.items()}
 
     @property
