@@ -13,7 +13,7 @@ from facebench.cli.option_types import BenchPreset
 @command("bench", out_dirs=("out", "report"))
 def bench(
     preset: BenchPreset = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores), cpu-real "
-                                       "(pretrained teacher, 3 seeds, about 90 min on 2 CPU cores), paper (the "
+                                       "(pretrained teacher, 3 seeds, about 1 h on 2 CPU cores), paper (the "
                                        "study, GPU) or deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 "
                                        "variants, about 30 min)."),
     data: str | None = typer.Option(None, help="Training data instead of the preset's (identity folders or train.rec)."),

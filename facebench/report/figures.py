@@ -15,6 +15,7 @@ from facebench.errors import FacebenchError
 from facebench.eval.plots import ScoredSet, _pyplot
 from facebench.fileio import atomic_path
 from facebench.report.runs import METHODS
+from facebench.report.significance import sample_std
 from facebench.report.study import TEACHER, StudyRow, cell_values, plotted_runs, seed_values
 from facebench.runfolder import METRICS, SCORES
 
@@ -51,7 +52,7 @@ def figure_points(rows: list[StudyRow], gflops: dict[str, float],
         accuracy, spread = values["acc_pct"], values["acc_std_pct"]
         seeds = seed_values(row, method, set_name)
         if seeds.size > 1:  # Table 1's cell: the mean over its seeds, their std as the bar
-            accuracy, spread = float(seeds.mean()), float(seeds.std(ddof=1))
+            accuracy, spread = float(seeds.mean()), sample_std(seeds)
         point = _Point(name, row.model, TEACHER_MARKER if teacher else MARKERS[method], teacher,
                        gflops.get(row.model, math.nan), accuracy, spread)
         if row.model in gflops:

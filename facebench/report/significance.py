@@ -111,6 +111,12 @@ def read_decisions(run_path: Path, verify: dict[str, Any], set_name: str) -> Pai
     return PairDecisions(path, scores["pair"].to_numpy(np.int64), issame, correct)
 
 
+def sample_std(values: np.ndarray) -> float:
+    """Standard deviation with ddof=1 (the seeds' spread); NaN with fewer than two values."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.std(ddof=1)) if values.size > 1 else math.nan
+
+
 @dataclass
 class SeedTest:
     """One seed pair's McNemar: its accuracy difference (percentage points), b, c and p."""
@@ -139,8 +145,7 @@ class Comparison:
     @property
     def seed_std_pp(self) -> float:
         """Standard deviation (ddof=1) of the seed pairs' differences; NaN with one pair."""
-        diffs = np.array([seed.diff_pp for seed in self.seeds])
-        return float(diffs.std(ddof=1)) if diffs.size > 1 else math.nan
+        return sample_std(np.array([seed.diff_pp for seed in self.seeds]))
 
     @property
     def significant(self) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 
 from facebench.errors import FacebenchError
 from facebench.report.runs import METHODS, TAR_KEY, Run, find_teacher
-from facebench.report.significance import Comparison, PairDecisions, compare, read_decisions
+from facebench.report.significance import Comparison, PairDecisions, compare, read_decisions, sample_std
 from facebench.train.config import RESUME_OVERRIDABLE
 
 TEACHER, STUDENT, VANILLA, REFERENCE = "teacher", "student", "vanilla", "untrained"
@@ -290,7 +290,7 @@ def table1(rows: list[StudyRow], sets: list[str],
                 accuracies = seed_values(row, method, set_name)
                 record[f"{set_name}_{column}_n_seeds"] = accuracies.size
                 record[f"{set_name}_{column}_seeds_acc_mean_pct"] = cell_accuracy(row, method, set_name)
-                spread = float(accuracies.std(ddof=1)) if accuracies.size > 1 else math.nan
+                spread = sample_std(accuracies)
                 record[f"{set_name}_{column}_seeds_acc_std_pct"] = spread
                 if accuracies.size > 1:
                     shown[f"{set_name} {title}"] = f"{accuracies.mean():.2f} ± {spread:.2f} ({accuracies.size} seeds)"
@@ -314,7 +314,7 @@ def table1(rows: list[StudyRow], sets: list[str],
                 record[f"{set_name}_{column}_vs_vanilla_significant"] = test is not None and test.significant
             for method, (column, title) in METHODS.items():
                 tars = seed_values(row, method, set_name, TAR_PCT)
-                spread = float(tars.std(ddof=1)) if tars.size > 1 else math.nan
+                spread = sample_std(tars)
                 record[f"{set_name}_{column}_seeds_tar_mean_pct"] = float(tars.mean()) if tars.size else math.nan
                 record[f"{set_name}_{column}_seeds_tar_std_pct"] = spread
                 shown[f"{set_name} TAR@FAR=1e-3 {title}"] = (
