@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from facebench.data.degrade import Degradation
 from facebench.deploy import DeployedModel
 from facebench.device import check_precision
 from facebench.errors import FacebenchError
@@ -32,11 +33,13 @@ MAX_WORKERS = 8  # decoding processes on CUDA; JPEG decode + crop keeps a GPU bu
 
 
 class _FaceImages(Dataset):
-    """Decoded 112x112 faces; a bad image yields its error message instead of raising in a worker."""
+    """Decoded 112x112 faces (degraded when asked); a bad image yields its error message instead of raising in a
+    worker."""
 
-    def __init__(self, images: Sequence[str | bytes], align: str) -> None:
+    def __init__(self, images: Sequence[str | bytes], align: str, degrade: Degradation | None = None) -> None:
         self.images = images
         self.align = align
+        self.degrade = degrade
 
     def __len__(self) -> int:
         return len(self.images)
@@ -45,9 +48,10 @@ class _FaceImages(Dataset):
         from facebench.data import load_face
 
         try:
-            return load_face(self.images[index], self.align)
+            face = load_face(self.images[index], self.align)
         except FacebenchError as exc:
             return str(exc)
+        return self.degrade(face, index) if self.degrade is not None else face
 
 
 def _collate(items: list[np.ndarray | str]) -> np.ndarray | str:
@@ -81,21 +85,26 @@ def embed_images(
     num_workers: int | None = None,
     progress: bool = True,
     description: str = "embedding",
+    degrade: Degradation | None = None,
 ) -> np.ndarray:
     """(N, D) float32 L2-normalised embeddings of ``images`` (paths or encoded bytes), in order.
 
     A missing, corrupt or unalignable image raises FacebenchError naming it. An external
     model (facebench.external) embeds with its own preprocessing and device;
-    ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it.
+    ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it, and it cannot be degraded.
+    ``degrade``: applied to each aligned crop (facebench.data.degrade), seeded by the image's position.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if isinstance(model, ExternalModel):
+        if degrade is not None:
+            raise FacebenchError(f"--degrade: {model.name} aligns its own faces, so its crops cannot be degraded; "
+                                 "drop --degrade for this model")
         return model.embed_images(images, flip=flip, progress=progress, description=description)
     device = torch.device(device)
     workers = default_workers(device) if num_workers is None else num_workers
     loader = DataLoader(
-        _FaceImages(images, align),
+        _FaceImages(images, align, degrade),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
