@@ -6,9 +6,9 @@ The modules that act on a value take its set from here, and the CLI offers each 
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N
 PRECISION_CHOICES = ("fp32", "fp16", "bf16")
-ALIGN_CHOICES = ("none", "center", "mtcnn", "haar")  # how an image that is not 112x112 becomes one
+ALIGN_CHOICES = ("none", "center", "mtcnn", "yunet", "retinaface", "haar")  # how an image that is not 112x112 becomes one
 AUGMENTS = ("flip", "flip-shift", "none")  # training augmentation (facebench.data.transforms)
-DETECTOR_NAMES = ("mtcnn", "haar")
+DETECTOR_NAMES = ("mtcnn", "yunet", "retinaface", "haar")  # facebench.data.detectors.build_detector
 ALIGN_DETECTORS = (*DETECTOR_NAMES, "center")  # facebench align: a detector, or centre-crop only
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 PAIR_FORMATS = ("auto", "lfw", "csv", "bin")  # auto: by suffix

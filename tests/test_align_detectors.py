@@ -96,7 +96,7 @@ def test_aligned_crop_puts_mtcnn_landmarks_on_the_template(photo: np.ndarray, mt
 
 
 def test_unknown_detector_lists_the_choices() -> None:
-    with pytest.raises(FacebenchError, match="choose one of: mtcnn, haar"):
+    with pytest.raises(FacebenchError, match="choose one of: mtcnn, yunet, retinaface, haar"):
         get_detector("yolo")
 
 

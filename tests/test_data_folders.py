@@ -51,7 +51,7 @@ def test_non_112_images_follow_the_align_option(tmp_path: Path) -> None:
     assert torch.equal(dataset[0][0], to_model_input(center_crop(big)))
     with pytest.raises(FacebenchError, match=r"big\.png: image is 200x250, not 112x112"):
         IdentityFolderDataset(tmp_path, align="none")[0]
-    with pytest.raises(FacebenchError, match="align 'wobble' is not one of: none, center, mtcnn, haar"):
+    with pytest.raises(FacebenchError, match="align 'wobble' is not one of: none, center, mtcnn, yunet, retinaface, haar"):
         IdentityFolderDataset(tmp_path, align="wobble")
 
 

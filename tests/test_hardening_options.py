@@ -38,10 +38,10 @@ BAD_OPTIONS = [  # (command line, what the one error line must say)
     (["verify", *VERIFY, "--runtime", "tensorrt"], "'tensorrt' is not one of"),
     (["verify", *VERIFY, "--input-size", "8"], "'--input-size'"),
     (["profile", "--threads", "0"], "'--threads'"),
-    (["profile", "--detector", "yunet"], "'yunet' is not one of 'mtcnn', 'haar'"),
+    (["profile", "--detector", "yolo"], "'yolo' is not one of 'mtcnn', 'yunet', 'retinaface', 'haar'"),
     (["profile", "--device", "cuda:x"], "'--device'"),
     (["align", "--src", "s", "--dst", "d", "--workers", "-1"], "'--workers'"),
-    (["align", "--src", "s", "--dst", "d", "--detector", "dlib"], "'dlib' is not one of 'mtcnn', 'haar', 'center'"),
+    (["align", "--src", "s", "--dst", "d", "--detector", "dlib"], "'dlib' is not one of 'mtcnn', 'yunet', 'retinaface', 'haar', 'center'"),
     (["pack", "--src", "s", "--out", "o", "--min-images", "0"], "'--min-images'"),
     (["pairs", "--data", "d", "--out", "p.txt", "--folds", "0"], "'--folds'"),
     (["pairs", "--data", "d", "--out", "p.txt", "--seed", "-1"], "'--seed'"),
@@ -90,14 +90,14 @@ REQUIRED = {"train": ["--model", "--data"], "distill": ["--student", "--method"]
             "pairs": ["--data", "--out"], "export": ["--model", "--out"], "check": ["--baseline"]}  # fmt: skip
 CHOICES = {
     "train": ["--head <arcface|cosface>", "--optimizer <sgd|adamw>", "--device <auto|cpu|cuda|cuda:N>",
-              "--align <none|center|mtcnn|haar>", "--amp-dtype <bf16|fp16>", "--schedule <cosine|poly>"],
+              "--align <none|center|mtcnn|yunet|retinaface|haar>", "--amp-dtype <bf16|fp16>", "--schedule <cosine|poly>"],
     "distill": ["--method <none|kd|adv|emb>", "--emb-loss <cosine|l2|relational>", "--adv-loss <lsgan|bce>"],
     "verify": ["--format <auto|lfw|csv|bin>", "--precision <fp32|fp16|bf16>", "--runtime <torch|onnxruntime|openvino>",
-               "--device <auto|cpu|cuda|cuda:N>", "--align <none|center|mtcnn|haar>"],
-    "profile": ["--precision <fp32|fp16|bf16>", "--detector <mtcnn|haar>", "--device <auto|cpu|cuda|cuda:N>"],
-    "align": ["--detector <mtcnn|haar|center>"],
+               "--device <auto|cpu|cuda|cuda:N>", "--align <none|center|mtcnn|yunet|retinaface|haar>"],
+    "profile": ["--precision <fp32|fp16|bf16>", "--detector <mtcnn|yunet|retinaface|haar>", "--device <auto|cpu|cuda|cuda:N>"],
+    "align": ["--detector <mtcnn|yunet|retinaface|haar|center>"],
     "bench": ["--preset <cpu-small|cpu-real|paper|deploy>"],
-    "pack": ["--align <none|center|mtcnn|haar>"],
+    "pack": ["--align <none|center|mtcnn|yunet|retinaface|haar>"],
     "export": ["--format <onnx|openvino>", "--precision <fp32|fp16>", "--quantize <none|int8|int8-dynamic>"],
 }  # fmt: skip
 

@@ -338,18 +338,18 @@ def test_video_options_refuse_each_video_only_option_without_video() -> None:
 
 
 def test_video_options_refuse_unknown_detector() -> None:
-    with pytest.raises(FacebenchError, match="^--detector 'yunet' is not one of: mtcnn, haar$"):
-        VideoOptions(Path("clip.mp4"), detector="yunet").check()
+    with pytest.raises(FacebenchError, match="^--detector 'yolo' is not one of: mtcnn, yunet, retinaface, haar$"):
+        VideoOptions(Path("clip.mp4"), detector="yolo").check()
     VideoOptions(Path("clip.mp4")).check()  # mtcnn by default
 
 
 def test_plan_refuses_no_models_then_unknown_models_before_options_and_video(tmp_path: Path) -> None:
-    options = VideoOptions(tmp_path / "nope.mp4", detector="yunet")
+    options = VideoOptions(tmp_path / "nope.mp4", detector="yolo")
     with pytest.raises(FacebenchError, match="^--models: give at least one model name"):
         plan_video_profile([], options, **PLAN_ARGS)
     with pytest.raises(FacebenchError, match="resnet9000"):
         plan_video_profile(["resnet9000"], options, **PLAN_ARGS)
-    with pytest.raises(FacebenchError, match="^--detector 'yunet'"):
+    with pytest.raises(FacebenchError, match="^--detector 'yolo'"):
         plan_video_profile(["mobilenet"], options, **PLAN_ARGS)
 
 
@@ -481,7 +481,7 @@ def test_cli_bad_video_is_one_line_exit_2(runner, tmp_path: Path, kind: str) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--detector", "yunet"], "'yunet' is not one of 'mtcnn', 'haar'"),
+        (["--detector", "yolo"], "'yolo' is not one of 'mtcnn', 'yunet', 'retinaface', 'haar'"),
         (["--models", "r18,resnet9000", "--save-annotated", "o/a.mp4"], "resnet9000"),
         (["--save-annotated", "/proc/x/a.mp4"], "--save-annotated"),
     ],

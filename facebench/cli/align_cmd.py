@@ -15,8 +15,9 @@ from facebench.cli.option_types import AlignDetector
 def align(
     src: Path = typer.Option(..., "--src", help="Folder of images (any depth), e.g. identity folders."),
     dst: Path = typer.Option(..., "--dst", help="Output folder: the same relative paths, 112x112, plus align_report.csv."),
-    detector: AlignDetector = typer.Option("mtcnn", help="mtcnn (weights from PyPI on first use), haar (OpenCV) "
-                                           "or center (no detection)."),
+    detector: AlignDetector = typer.Option("mtcnn", help="mtcnn (weights from PyPI on first use), yunet "
+                                           "(OpenCV) and retinaface (PyTorch; both shipped with facebench), haar "
+                                           "(OpenCV cascades) or center (no detection)."),
     workers: int = typer.Option(1, min=1, help="Processes aligning in parallel (one thread each)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count unreadable images instead of stopping."),
 ) -> None:

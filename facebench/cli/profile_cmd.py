@@ -62,7 +62,7 @@ def profile(
     video: Path | None = typer.Option(
         None, help="Profile decode/detect/align/embed per frame of this video instead (video_profile.* in --out; "
         "--warmup = untimed passes over the first frame; --batch-size and --iters do not apply)."),
-    detector: Detector | None = typer.Option(None, help="With --video: the face detector.", show_default="mtcnn"),
+    detector: Detector | None = typer.Option(None, help="With --video: the face detector (mtcnn, yunet, retinaface, haar).", show_default="mtcnn"),
     max_frames: int | None = typer.Option(None, min=1, help="With --video: process at most N frames."),
     every: int | None = typer.Option(None, min=1, help="With --video: process every K-th frame.", show_default="1"),
     save_annotated: Path | None = typer.Option(

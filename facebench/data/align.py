@@ -79,7 +79,7 @@ def center_crop(image: np.ndarray) -> np.ndarray:
 class AlignInfo:
     """How one crop was made, for reports: which detector, its score, whether it fell back."""
 
-    detector: str  # "mtcnn", "haar" or "center"
+    detector: str  # a detector name (facebench.choices.DETECTOR_NAMES) or "center"
     score: float | None  # the detector's score for the face used; None when no face was used
     fallback: bool  # True when the detector found no face and the centre crop was used
     faces: int  # faces the detector found in the frame (0 for "center")
@@ -129,7 +129,8 @@ def _resolve(detector: str | Detector) -> Detector | None:
 def align_face(image: np.ndarray, detector: str | Detector = "mtcnn") -> AlignedFace:
     """The main face of a uint8 RGB frame as a 112x112 aligned crop, and how it was made.
 
-    ``detector``: "mtcnn", "haar", "center" (centre crop, no detection) or a Detector.
+    ``detector``: a detector name ("mtcnn", "yunet", "retinaface", "haar"), "center" (centre crop,
+    no detection) or a Detector.
     The main face is chosen by ``detectors.main_face``. When no face is found (or its
     landmarks are degenerate) the centre crop is used and ``info.fallback`` is True:
     a photo without a face is recorded, not an error.
@@ -154,7 +155,7 @@ def align_all_faces(image: np.ndarray, detector: str | Detector = "mtcnn") -> tu
     check_rgb(image)
     found = _resolve(detector)
     if found is None:
-        raise ValueError("align_all_faces needs a detector ('mtcnn', 'haar' or a Detector), not 'center'")
+        raise ValueError("align_all_faces needs a detector (a name or a Detector), not 'center'")
     crops, kept = [], []
     for face in found.detect(image):
         matrix = similarity_to_template(face.landmarks)

@@ -1,8 +1,12 @@
 """Face detectors that return boxes, scores and five landmarks, chosen by name.
 
-``mtcnn`` (facebench.data.mtcnn) is the accurate one; ``haar`` (facebench.data.haar) is
-an OpenCV-only fallback that needs no weights download. Both take any uint8 RGB frame
-and return every face they find, so the video profiler can use them as they are.
+``mtcnn`` (facebench.data.mtcnn, a three-stage cascade) is the reference the pretrained
+embedders were trained on; ``yunet`` (facebench.data.yunet, OpenCV's single-shot CNN) and
+``retinaface`` (facebench.data.retinaface, MobileNet-0.25, PyTorch, CPU or CUDA) ship their
+weights inside the package and move their landmarks onto MTCNN's positions
+(facebench.data.landmarks); ``haar`` (facebench.data.haar) is an OpenCV-only fallback.
+All take any uint8 RGB frame and return every face they find as ``Face`` (box, score,
+five points in one order), so the video profiler can use them as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ class Face:
     """One detected face, in the pixel coordinates of the frame it was found in."""
 
     box: np.ndarray  # float32 (4,): x1, y1, x2, y2
-    score: float  # detector confidence (MTCNN: probability; Haar: cascade level weight)
+    score: float  # detector confidence (MTCNN, RetinaFace: probability; YuNet: score; Haar: cascade level weight)
     landmarks: np.ndarray  # float32 (5, 2): left eye, right eye, nose, left mouth, right mouth
 
 
@@ -75,12 +79,20 @@ def main_face(faces: list[Face], height: int, width: int) -> Face:
 
 
 def build_detector(name: str) -> Detector:
-    """A new detector called ``name`` (MTCNN loads its weights here). One object must not run
-    on two threads at once: OpenCV's cascade classifier is not thread-safe."""
+    """A new detector called ``name`` (it loads and checks its weights here). One object must not
+    run on two threads at once: OpenCV's cascade classifier and FaceDetectorYN are not thread-safe."""
     if name == "mtcnn":
         from facebench.data.mtcnn import MtcnnDetector
 
         return MtcnnDetector()
+    if name == "yunet":
+        from facebench.data.yunet import YunetDetector
+
+        return YunetDetector()
+    if name == "retinaface":
+        from facebench.data.retinaface import RetinaFaceDetector
+
+        return RetinaFaceDetector()
     if name == "haar":
         from facebench.data.haar import HaarDetector
 

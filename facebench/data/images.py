@@ -7,7 +7,7 @@ Every reader (identity folders, RecordIO, .bin sets, pairs files) goes through
 - ``align="center"`` (default): 112x112 images pass unchanged; any other size goes
   through ``facebench.data.align.center_crop`` (the documented centre-crop rule for
   roughly centred sets such as LFW deep-funneled or ../shared/data/celeba).
-- ``align="mtcnn"`` / ``"haar"``: ``facebench.data.align.align_face`` detects five
+- ``align="mtcnn"`` / ``"yunet"`` / ``"retinaface"`` / ``"haar"``: ``facebench.data.align.align_face`` detects five
   landmarks and warps them onto the ArcFace template.
 """
 

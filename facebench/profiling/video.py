@@ -74,11 +74,16 @@ class VideoConfig:
 
 
 def video_detector(name: str, device: torch.device) -> Detector:
-    """A new detector ``name`` (one per worker); MTCNN (torch nets) runs on the profiled device, Haar on the CPU."""
+    """A new detector ``name`` (one per worker); MTCNN and RetinaFace (torch nets) run on the profiled
+    device, YuNet and Haar (OpenCV) on the CPU."""
     if name == "mtcnn" and device.type == "cuda":
         from facebench.data.mtcnn import MtcnnDetector
 
         return MtcnnDetector(device=device)
+    if name == "retinaface" and device.type == "cuda":
+        from facebench.data.retinaface import RetinaFaceDetector
+
+        return RetinaFaceDetector(device=device)
     return build_detector(name)
 
 
