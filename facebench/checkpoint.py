@@ -53,9 +53,21 @@ def save_checkpoint(
         "provenance": _plain(environment()),
         "extra": dict(extra or {}),
     }
-    with atomic_path(path, durable=True) as tmp:  # hours of training: fsynced, not only renamed
+    size = sum(_tensor_bytes(checkpoint[k]) for k in ("state_dict", "extra"))
+    with atomic_path(path, durable=True, size_hint=size) as tmp:  # hours of training: fsynced, not only renamed
         torch.save(checkpoint, tmp)
     return Path(path)
+
+
+def _tensor_bytes(value: Any) -> int:
+    """Bytes of the tensors in ``value`` (nested dicts, lists): about what torch.save writes of it."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Mapping):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def _plain(data: Mapping[str, Any]) -> dict[str, Any]:

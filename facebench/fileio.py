@@ -9,9 +9,11 @@ Other writes skip that (about 9 ms per file on an ext4 disk): they are cheap to 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,28 +29,107 @@ PROBE_PREFIX = ".facebench-probe."  # check_output_dir's probe, a TEMP_NAME too
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, durable: bool = False, size_hint: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it onto ``path``.
 
     The temporary name keeps the target's suffix, so writers that infer a format from it
     (matplotlib, cv2.imwrite) behave the same. ``durable``: fsync the file before the
-    rename and the folder after it.
+    rename and the folder after it. A full disk is one line (``no_space_as_error``; ``size_hint``:
+    the bytes the file will take, when known).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    with no_space_as_error(target, size_hint):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            with no_space_as_error(target, size_hint, partial=tmp):
+                yield tmp
+                _finish(tmp, target, durable)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _finish(tmp: Path, target: Path, durable: bool) -> None:
+    """The written temporary file becomes ``target`` (fsynced first and after when ``durable``)."""
+    tmp.chmod(_default_file_mode())  # mkstemp makes 0600; results should read like any new file
+    if durable:
+        _fsync(tmp, os.O_RDONLY)
+    os.replace(tmp, target)
+    if durable:
+        _fsync(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+# what torch.save's C++ writer says when a write fails (it raises RuntimeError, not OSError)
+_TORCH_WRITE_FAILED = ("unexpected pos", "file write failed", "failed writing")
+_LOW_SPACE_BYTES = 16 * 2**20  # a failed write with less than this free: the disk was full
+
+
+@contextmanager
+def no_space_as_error(target: str | Path, size_hint: int | None = None, *, partial: Path | None = None
+                      ) -> Iterator[None]:  # fmt: skip
+    """A full disk (ENOSPC, EDQUOT, or torch.save's failed write with the disk all but full) while writing
+    ``target`` -> FacebenchError: "no space left on device while writing FILE; N MB needed" (exit 2).
+
+    N is ``size_hint`` when the size is known, else at least what ``partial`` (the file being written) had
+    reached. Every writer of facebench's goes through it: ``atomic_path`` for whole files, appends directly.
+    """
     try:
-        yield tmp
-        tmp.chmod(_default_file_mode())  # mkstemp makes 0600; results should read like any new file
-        if durable:
-            _fsync(tmp, os.O_RDONLY)
-        os.replace(tmp, target)
-        if durable:
-            _fsync(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    finally:
-        tmp.unlink(missing_ok=True)
+        yield
+    except (OSError, RuntimeError) as exc:
+        folder = Path(target).parent
+        if not _is_no_space(exc, folder):
+            raise
+        written = partial.stat().st_size if partial is not None and partial.exists() else 0
+        needed = f"{_mb(size_hint)} MB needed" if size_hint else f"at least {_mb(max(written, 1))} MB needed"
+        raise FacebenchError(f"no space left on device while writing {target}; {needed} "
+                             f"({_mb(_free_bytes(folder))} MB free); free some space or write elsewhere") from None
+
+
+def _is_no_space(exc: BaseException, folder: Path) -> bool:
+    for cause in (exc, exc.__cause__, exc.__context__):
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+    return (isinstance(exc, RuntimeError) and any(s in str(exc) for s in _TORCH_WRITE_FAILED)
+            and _free_bytes(folder) < _LOW_SPACE_BYTES)
+
+
+def _free_bytes(folder: Path) -> int:
+    """Free bytes for this user where ``folder`` (or its nearest existing parent) lies."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f}" if size < 10e6 else f"{size / 1e6:.0f}"
+
+
+def check_free_space(folder: str | Path, needed: int, what: str) -> None:
+    """Refuse, before a long run, to start when ``folder``'s disk has less than ``needed`` bytes free for ``what``."""
+    free = _free_bytes(Path(folder))
+    if free < needed:
+        raise FacebenchError(f"no space left on device for {what}: {_mb(needed)} MB needed, {_mb(free)} MB free in "
+                             f"{folder}; free some space or write elsewhere")
+
+
+@contextmanager
+def foreign_file(path: str | Path, expected: str) -> Iterator[None]:
+    """Around a third-party library reading a file the user named (ONNX Runtime, OpenVINO, torch.load, OpenCV,
+    dlib): whatever it raises becomes one line naming the file and what was expected (exit 2)."""
+    try:
+        yield
+    except FacebenchError:
+        raise
+    except Exception as exc:  # each library raises its own types (protobuf, RuntimeError, pickle, cv2.error, ...)
+        text = str(exc).strip()
+        reason = (text.splitlines()[0] if text else type(exc).__name__)[:200]
+        raise FacebenchError(f"{path}: cannot be read as {expected} ({reason}); check the file or pick another"
+                             ) from None
 
 
 def _fsync(path: Path, flags: int) -> None:
@@ -120,6 +201,12 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def read_text_input(path: str | Path) -> str:
+    """A text file the user gives (pairs, CSV, index, property, JSON): UTF-8 with or without the byte-order mark
+    Windows editors write, any line ending (CRLF and CR read as LF)."""
+    return Path(path).read_text(encoding="utf-8-sig")
+
+
 def write_text_atomic(path: str | Path, text: str, *, durable: bool = False) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (``durable``: fsynced, see ``atomic_path``)."""
     with atomic_path(path, durable=durable) as tmp:
@@ -151,7 +238,7 @@ def read_json(
     FacebenchError naming file and line, a missing key or one of another type -> naming file and key,
     each ending with ``fix``."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_text_input(path))
     except json.JSONDecodeError as exc:
         raise FacebenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); {fix}") from None
     except OSError as exc:

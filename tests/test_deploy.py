@@ -38,7 +38,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("export")
     write_lfw(root / "lfw")
     out = root / "mfn128.onnx"
-    result = invoke("export", "--model", "mfn128", "--out", str(out), "--check", str(root / "lfw"))
+    result = invoke("export", "--model", "mfn128", "--untrained", "--out", str(out), "--check", str(root / "lfw"))
     assert result.exit_code == 0, result.output
     assert "self-check (12 aligned faces (align center), onnxruntime" in result.output
     return out
@@ -49,6 +49,7 @@ def test_sidecar_records_input_source_and_self_check(exported: Path) -> None:
     assert sidecar is not None and sidecar["format"] == "onnx" and sidecar["precision"] == "fp32"
     assert sidecar["input"] == IMAGENET.to_dict() and sidecar["embedding_size"] == 128
     assert sidecar["source"]["spec"] == "mfn128" and sidecar["source"]["untrained"] is True
+    assert sidecar["untrained"] is True  # export --untrained: recorded as random weights, not for use
     assert sidecar["batch_axis"] == "dynamic" and sidecar["quantization"] is None
     check = sidecar["self_check"]
     assert check["passed"] and check["max_abs_diff"] <= 1e-4 and check["criterion"] == "max_abs_diff <= 0.0001"
@@ -109,8 +110,8 @@ def test_foreign_onnx_takes_the_users_input_spec(tmp_path: Path) -> None:
 def test_int8_export_stays_within_its_stated_tolerance(tmp_path: Path) -> None:
     write_lfw(tmp_path / "lfw")
     out = tmp_path / "mfn128-int8.onnx"
-    result = invoke("export", "--model", "mfn128", "--quantize", "int8", "--calib", str(tmp_path / "lfw"),
-                    "--out", str(out))  # fmt: skip
+    result = invoke("export", "--model", "mfn128", "--untrained", "--quantize", "int8", "--calib",
+                    str(tmp_path / "lfw"), "--out", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     sidecar = read_sidecar(out)
     assert sidecar["precision"] == "int8" and sidecar["quantization"]["calibration"]["images"] == 12
@@ -124,7 +125,7 @@ def test_int8_export_stays_within_its_stated_tolerance(tmp_path: Path) -> None:
 def test_openvino_ir_export_runs_in_openvino(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     out = tmp_path / "mfn128.xml"
-    result = invoke("export", "--model", "mfn128", "--format", "openvino", "--out", str(out))
+    result = invoke("export", "--model", "mfn128", "--untrained", "--format", "openvino", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert out.is_file() and out.with_suffix(".bin").is_file() and read_sidecar(out)["format"] == "openvino"
     assert load_deployed(out).runtime == "openvino"
@@ -137,7 +138,7 @@ def test_failed_self_check_exits_1_and_writes_nothing(tmp_path: Path, monkeypatc
 
     monkeypatch.setitem(export.TOLERANCES, "fp32", ("max_abs_diff", -1.0))
     out = tmp_path / "m.onnx"
-    result = invoke("export", "--model", "mfn128", "--out", str(out))
+    result = invoke("export", "--model", "mfn128", "--untrained", "--out", str(out))
     assert result.exit_code == 1 and "self-check failed" in result.output
     assert list(tmp_path.iterdir()) == []
 

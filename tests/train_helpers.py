@@ -72,17 +72,18 @@ def write_pairs_csv(root: Path, identities: int = 4, per_identity: int = 8) -> P
 
 
 def _script_callbacks(argv: list[str]) -> tuple[list, list[str]]:
-    """Leading ``--kill-at-step N`` / ``--dump-weights DIR`` options -> engine callbacks, rest of argv."""
+    """Leading ``--kill-at-step N`` / ``--term-at-step N`` / ``--dump-weights DIR`` options -> engine callbacks,
+    rest of argv (kill: SIGKILL, term: SIGTERM, each sent to itself after that step)."""
     import os
     import signal
 
     callbacks = []
-    while argv and argv[0] in ("--kill-at-step", "--dump-weights"):
+    while argv and argv[0] in ("--kill-at-step", "--term-at-step", "--dump-weights"):
         option, value, argv = argv[0], argv[1], argv[2:]
-        if option == "--kill-at-step":
-            def kill(engine, step, at=int(value)):
+        if option in ("--kill-at-step", "--term-at-step"):
+            def kill(engine, step, at=int(value), sig=signal.SIGKILL if option == "--kill-at-step" else signal.SIGTERM):
                 if step == at:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), sig)
             callbacks.append(kill)
         else:
             def dump(engine, step, folder=Path(value)):

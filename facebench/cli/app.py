@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +56,7 @@ def command(
             bound = signature.bind(*a, **kw)
             bound.apply_defaults()
             given = bound.arguments
+            restore = _sigterm_as_interrupt()
             try:
                 for name in out_dirs:
                     if given[name] is not None:
@@ -67,10 +71,43 @@ def command(
             except FacebenchError as exc:
                 print_error(str(exc))
                 raise typer.Exit(exc.exit_code) from None
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated: locks released, temp files gone
+                terminated = isinstance(exc, Terminated)
+                print_error(f"{'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'}: stopped; nothing "
+                            "partial was written and the folder's lock is released (a training run resumes from its "
+                            "last checkpoint with --resume RUN_DIR, a bench by running it again)")
+                raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+            finally:
+                restore()
 
         return app.command(*args, cls=OneLineErrorCommand, **kwargs)(run)
 
     return decorate
+
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM: what shells report for each
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers and ``docker stop`` send), raised in the main thread so that a run ends the way
+    Ctrl-C ends it: every ``with`` and ``finally`` on the way out runs (lock, temporary files, worker pools)."""
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM raise Terminated in this process while a command runs; returns what restores the handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    pid = os.getpid()
+
+    def handle(signum: int, frame: Any) -> None:
+        if os.getpid() != pid:  # a forked worker (multiprocessing pool, data loader): die quietly, as by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def print_error(message: str) -> None:

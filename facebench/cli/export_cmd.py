@@ -31,6 +31,8 @@ def export(
                                 "aligned)."),
     out: Path = typer.Option(..., "--out", help="The file to write: .onnx, or .xml for openvino; its sidecar goes "
                              "beside it as FILE.json."),
+    untrained: bool = typer.Option(False, "--untrained", help="Export a zoo name without --weights anyway: seeded "
+                                   "random weights, recorded as untrained in the sidecar (for timing, not for use)."),
 ) -> None:
     """Export a model for deployment and check that the file reproduces it.
 
@@ -54,6 +56,10 @@ def export(
     recipe = model_recipe(model, options=model_options(weights))
     if recipe.external or is_deployed_file(recipe.source):
         raise FacebenchError(f"--model {model}: export takes a torch model (zoo name, checkpoint, run folder)")
+    if recipe.untrained and not untrained:
+        raise FacebenchError(f"--model {model}: a zoo name without --weights is seeded random weights, not a "
+                             "deployable model; give --weights FILE, a run folder or a checkpoint (or --untrained "
+                             "to export random weights, recorded as untrained)")
     source_file = Path(recipe.source)
     sha256 = recipe.sha256 or (file_sha256(source_file) if source_file.is_file() else None)
     request = ExportRequest(

@@ -25,7 +25,7 @@ import numpy as np
 from facebench.choices import PAIR_FORMATS
 from facebench.data.folders import list_images
 from facebench.errors import FacebenchError
-from facebench.fileio import atomic_path
+from facebench.fileio import atomic_path, read_text_input
 
 LFW_FORMS = "expected 'name i j' (matched) or 'name1 i name2 j' (mismatched), numbers from 1"
 CSV_FORM = "expected 'path_a,path_b,issame[,fold]' with issame 1/0/true/false/yes/no"
@@ -116,7 +116,7 @@ class _PairBuilder:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text().splitlines()
+        return read_text_input(path).splitlines()  # a BOM and CRLF accepted
     except FileNotFoundError:
         raise FacebenchError(f"{path}: pairs file not found") from None
     except UnicodeDecodeError:

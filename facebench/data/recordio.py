@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from facebench.data.images import check_align, decode_image, describe, to_face_crop
 from facebench.data.transforms import eval_transform
 from facebench.errors import FacebenchError
-from facebench.fileio import atomic_path
+from facebench.fileio import atomic_path, read_text_input
 from facebench.input_spec import INPUT_SIZE
 
 MAGIC = 0xCED7230A
@@ -172,7 +172,7 @@ def read_index(path: str | Path) -> dict[int, int]:
     if not path.is_file():
         raise FacebenchError(f"{path}: index file not found; train.rec needs its train.idx beside it")
     index: dict[int, int] = {}
-    with path.open() as lines:
+    with path.open(encoding="utf-8-sig") as lines:  # streamed (MS1M's has 5.8 M lines); a BOM and CRLF accepted
         for number, line in enumerate(lines, 1):
             fields = line.split()
             if not fields:
@@ -207,7 +207,7 @@ def read_property(path: Path) -> tuple[int, int, int] | None:
     """``num_classes,height,width`` from insightface's property file; None when absent."""
     if not path.is_file():
         return None
-    text = path.read_text().strip()
+    text = read_text_input(path).strip()
     try:
         num_classes, height, width = (int(v) for v in text.split(","))
     except ValueError:

@@ -37,6 +37,7 @@ from facebench.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, QUANTIZE
 from facebench.deploy.runtimes import DeployedModel, require_runtime
 from facebench.deploy.sidecar import sidecar_path, write_sidecar
 from facebench.errors import FacebenchError
+from facebench.fileio import no_space_as_error
 from facebench.input_spec import InputSpec, model_input_spec
 
 OPSET = 17
@@ -131,24 +132,25 @@ def export_model(request: ExportRequest) -> ExportResult:
     spec = model_input_spec(model)
     out = request.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", dir=out.parent))
-    try:
-        onnx_file = work / f"{out.stem}.onnx"
-        _to_onnx(model, onnx_file, spec, half=request.precision == "fp16" and request.format == "onnx")
-        if request.quantize == "int8":
-            calib = face_batch(request.calib, spec, request.align)
-            onnx_file = _quantize_static(onnx_file, work, calib)
-        elif request.quantize == "int8-dynamic":
-            onnx_file = _quantize_dynamic(onnx_file, work)
-        written = onnx_file
-        if request.format == "openvino":
-            written = _to_openvino(onnx_file, work / out.name, compress_to_fp16=request.precision == "fp16")
-        check_images = request.check or request.calib
-        check = self_check(model, written, "openvino" if request.format == "openvino" else "onnxruntime",
-                           output_precision(request), check_images[:CHECK_IMAGES], request.align)  # fmt: skip
-        files = _move_into_place(written, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with no_space_as_error(out):  # a full disk while exporting: one line, nothing left behind
+        work = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", dir=out.parent))
+        try:
+            onnx_file = work / f"{out.stem}.onnx"
+            _to_onnx(model, onnx_file, spec, half=request.precision == "fp16" and request.format == "onnx")
+            if request.quantize == "int8":
+                calib = face_batch(request.calib, spec, request.align)
+                onnx_file = _quantize_static(onnx_file, work, calib)
+            elif request.quantize == "int8-dynamic":
+                onnx_file = _quantize_dynamic(onnx_file, work)
+            written = onnx_file
+            if request.format == "openvino":
+                written = _to_openvino(onnx_file, work / out.name, compress_to_fp16=request.precision == "fp16")
+            check_images = request.check or request.calib
+            check = self_check(model, written, "openvino" if request.format == "openvino" else "onnxruntime",
+                               output_precision(request), check_images[:CHECK_IMAGES], request.align)  # fmt: skip
+            files = _move_into_place(written, out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     embedding_size = int(check.pop("embedding_size"))
     fields = sidecar_fields(request, spec, embedding_size, check)
     return ExportResult(files, write_sidecar(out, fields), check)
@@ -177,6 +179,7 @@ def sidecar_fields(request: ExportRequest, spec: InputSpec, embedding_size: int,
         "embedding_size": embedding_size,
         "opset": OPSET,
         "source": request.source,
+        "untrained": bool(request.source.get("untrained")),  # seeded random weights (export --untrained): not for use
         "facebench_version": facebench.__version__,
         "torch_version": torch.__version__,
         "self_check": check,

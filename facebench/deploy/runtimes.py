@@ -25,6 +25,7 @@ from torch import nn
 
 from facebench.choices import RUNTIMES
 from facebench.errors import FacebenchError
+from facebench.fileio import foreign_file
 from facebench.input_spec import ARCFACE, InputSpec
 
 DEPLOYED_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}  # file suffix -> its natural runtime
@@ -117,7 +118,8 @@ class DeployedModel(nn.Module):
             available = ort.get_available_providers()
             cuda = device_type == "cuda" and "CUDAExecutionProvider" in available
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
-            self._session = ort.InferenceSession(str(self.path), options, providers=providers)
+            with foreign_file(self.path, "an ONNX model (an .onnx file an ONNX exporter wrote)"):
+                self._session = ort.InferenceSession(str(self.path), options, providers=providers)
             self._providers = self._session.get_providers()
             declared = self._session.get_inputs()
             if len(declared) != 1:
@@ -129,7 +131,8 @@ class DeployedModel(nn.Module):
             core = self._library.Core()
             config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
                       "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}  # fmt: skip
-            compiled = core.compile_model(str(self.path), "CPU", config)
+            with foreign_file(self.path, "an OpenVINO IR (an .xml file with its .bin beside it)"):
+                compiled = core.compile_model(str(self.path), "CPU", config)
             self._session = compiled.create_infer_request()
             self._providers = ["OpenVINO CPU"]
             port = compiled.inputs[0]

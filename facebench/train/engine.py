@@ -40,6 +40,7 @@ from torch.utils.data import Dataset
 from facebench.checkpoint import save_checkpoint
 from facebench.data.loaders import FaceLoader, default_workers
 from facebench.errors import FacebenchError
+from facebench.fileio import check_free_space
 from facebench.runfolder import BEST, CHECKPOINT, CONFIG, METRICS, VAL_LOG, RunFolder
 from facebench.train.config import AMP_DTYPES, OPTIMIZERS, SCHEDULES, EngineConfig
 from facebench.train.distributed import (
@@ -309,6 +310,16 @@ class Engine:
             "rng": rng,
         }  # fmt: skip
 
+    def checkpoint_bytes(self) -> int:
+        """About the disk the first checkpoints take: checkpoint.pt (the trained modules' weights and buffers with
+        up to two optimiser states per parameter, as AdamW keeps; SGD's momentum is one) plus best.pt (the model's
+        weights) when validating."""
+        def size(module: nn.Module) -> int:
+            return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+        trained = sum(size(m) for o in self.objectives for m in o.modules.values())
+        return 3 * trained + (size(self.model) if self.validator is not None else 0)
+
     def save_checkpoint(self) -> None:
         """Write checkpoint.pt (weights + full training state) atomically; all ranks must call it.
 
@@ -460,6 +471,8 @@ class Engine:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed + self.dist.rank)
         self._build()
+        if self.dist.is_main:  # a full disk said now, not after the first epoch's work
+            check_free_space(self.run.run_dir, self.checkpoint_bytes(), f"the checkpoints of {self.run.run_dir}")
         if resume:
             self._resume()
         self._write_config(resume)

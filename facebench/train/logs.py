@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from facebench.fileio import write_text_atomic
+from facebench.fileio import no_space_as_error, write_text_atomic
 
 
 class CsvLog:
@@ -49,7 +49,7 @@ class CsvLog:
                 csv.writer(handle, lineterminator="\n").writerow(self.columns)
         elif list(row) != self.columns:
             raise ValueError(f"{self.path}: row keys {list(row)} differ from the columns {self.columns}")
-        with self.path.open("a", newline="", encoding="utf-8") as handle:
+        with no_space_as_error(self.path), self.path.open("a", newline="", encoding="utf-8") as handle:
             csv.writer(handle, lineterminator="\n").writerow([_cell(row[c]) for c in self.columns])
 
 
