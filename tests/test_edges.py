@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from facebench import fileio
 from facebench.checkpoint import load_checkpoint, save_checkpoint
 from facebench.cli import app
+from facebench.data.images import read_image
 from facebench.data.pairs import read_pairs
 from facebench.data.recordio import read_index, read_property
 from facebench.errors import FacebenchError
@@ -56,6 +57,25 @@ def test_a_deployed_file_that_does_not_parse_is_one_line(tmp_path: Path, name: s
                                       "--warmup", "0", "--threads", "1", "--out", str(tmp_path / "p")])
     line = one_error_line(result)
     assert f"{broken}: cannot be read as {expected}" in line
+
+
+def test_verify_of_a_text_file_named_onnx_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    make_faces(tmp_path / "faces", identities=4, per_identity=8)
+    pairs = write_pairs_csv(tmp_path / "faces")
+    broken = tmp_path / "broken.onnx"
+    broken.write_text("not a model\n")
+    result = CliRunner().invoke(app, ["verify", "--model", str(broken), "--pairs", str(pairs), "--device", "cpu",
+                                      "--no-flip", "--out", str(tmp_path / "v")])
+    assert f"{broken}: cannot be read as an ONNX model" in one_error_line(result)
+    assert not (tmp_path / "v").exists()
+
+
+def test_an_empty_image_file_is_named_not_an_opencv_assertion(tmp_path: Path) -> None:
+    empty = tmp_path / "face.png"
+    empty.write_bytes(b"")
+    with pytest.raises(FacebenchError, match=r"face\.png: corrupt, truncated or not an image"):
+        read_image(empty)
 
 
 def test_weights_that_torch_cannot_load_are_one_line(tmp_path: Path) -> None:

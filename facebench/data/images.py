@@ -34,7 +34,10 @@ def describe(image: str | Path | bytes) -> str:
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Encoded image bytes -> uint8 RGB HWC array; corrupt or truncated data -> FacebenchError."""
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:  # OpenCV asserts (cv2.error) instead of returning None on an empty buffer
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:
+        array = None
     if array is None:
         raise FacebenchError(
             f"{name}: corrupt, truncated or not an image; replace or delete it "
