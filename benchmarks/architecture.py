@@ -1,7 +1,7 @@
 """Measure facebench's shape: package cycles, upward imports, long files and long functions.
 
 Reads the source (grimp for the import graph, imports inside functions included; ast for
-sizes), runs nothing. The layers are the ones README's development section states and
+sizes), runs nothing. The layers are the ones docs/development.md states and
 ``.importlinter`` enforces; an import against them is "upward".
 
     python benchmarks/architecture.py            # summary

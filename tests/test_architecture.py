@@ -1,4 +1,4 @@
-"""The layers of README's development section, enforced: import-linter reads every import, inside functions too."""
+"""The layers of docs/development.md, enforced: import-linter reads every import, inside functions too."""
 
 from __future__ import annotations
 
