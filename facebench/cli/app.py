@@ -104,6 +104,7 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a repeated SIGTERM must not cut the clean-up short
         raise Terminated
 
     previous = signal.signal(signal.SIGTERM, handle)
