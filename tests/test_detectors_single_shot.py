@@ -17,7 +17,7 @@ import torch
 from facebench.data import packaged_weights
 from facebench.data.align import ARCFACE_TEMPLATE_112, align_face, similarity_to_template
 from facebench.data.detectors import Face, build_detector, get_detector
-from facebench.data.landmarks import OFFSETS_112, correct_landmarks, shift_in_template_frame
+from facebench.data.landmarks import LINEAR_112, OFFSETS_112, correct_landmarks, shift_in_template_frame
 from facebench.data.retinaface import RetinaFaceDetector, RetinaFaceNet, decode, load_network, prior_boxes
 from facebench.data.yunet import YunetDetector
 from facebench.errors import FacebenchError
@@ -239,16 +239,31 @@ def test_correction_moves_points_by_the_offsets_in_the_template_frame() -> None:
     assert np.array_equal(correct_landmarks("mtcnn", points), points)  # the reference has no offsets
 
 
-def test_fitted_offsets_are_small_and_symmetric() -> None:
+def test_fitted_corrections_are_small_and_symmetric() -> None:
     for name in SINGLE_SHOT:
         offsets = OFFSETS_112[name]
         assert offsets.shape == (5, 2) and np.abs(offsets).max() < 8  # template pixels
         np.testing.assert_allclose(offsets[[1, 0, 2, 4, 3]] * [-1, 1], offsets, atol=1e-3)
+        intercept, slope = LINEAR_112[name]
+        assert intercept.shape == (5, 2) and slope.shape == (10, 10) and np.abs(intercept).max() < 8
+        np.testing.assert_allclose(intercept[[1, 0, 2, 4, 3]] * [-1, 1], intercept, atol=0.05)  # fitted with mirrors
+
+
+def test_linear_correction_of_the_template_itself_is_its_intercept() -> None:
+    """Points already on the template: M is the identity, M(p) - T = 0, so they move by c alone."""
+    for name in SINGLE_SHOT:
+        moved = correct_landmarks(name, ARCFACE_TEMPLATE_112.copy())
+        np.testing.assert_allclose(moved - ARCFACE_TEMPLATE_112, LINEAR_112[name][0], atol=1e-3)
+        constant = correct_landmarks(name, ARCFACE_TEMPLATE_112.copy(), "constant")
+        np.testing.assert_allclose(constant - ARCFACE_TEMPLATE_112, OFFSETS_112[name], atol=1e-3)
+        assert np.array_equal(correct_landmarks(name, ARCFACE_TEMPLATE_112, "none"), ARCFACE_TEMPLATE_112)
+    with pytest.raises(ValueError, match="correction 'affine'"):
+        correct_landmarks("yunet", ARCFACE_TEMPLATE_112, "affine")
 
 
 def test_uncorrected_detectors_give_their_own_points(photos: list[np.ndarray]) -> None:
-    for corrected, raw in ((YunetDetector(), YunetDetector(correct=False)),
-                           (RetinaFaceDetector(), RetinaFaceDetector(correct=False))):  # fmt: skip
+    for corrected, raw in ((YunetDetector(), YunetDetector(correction="none")),
+                           (RetinaFaceDetector(), RetinaFaceDetector(correction="none"))):  # fmt: skip
         a, b = corrected.detect(photos[0])[0], raw.detect(photos[0])[0]
         np.testing.assert_array_equal(a.box, b.box)
         np.testing.assert_allclose(a.landmarks, correct_landmarks(corrected.name, b.landmarks), atol=1e-5)

@@ -175,16 +175,16 @@ def load_network(device: str | torch.device = "cpu") -> RetinaFaceNet:
 class RetinaFaceDetector:
     """RetinaFace MobileNet-0.25 on uint8 RGB frames: every face with box, probability and five landmarks.
 
-    ``correct=False`` leaves RetinaFace's own landmark positions (for measuring the correction).
+    ``correction``: "linear" (default), "constant" or "none" (RetinaFace's own points), see facebench.data.landmarks.
     """
 
     name = "retinaface"
 
     def __init__(self, min_face_px: int = 0, max_side_px: int = 640, device: str | torch.device = "cpu",
-                 correct: bool = True) -> None:  # fmt: skip
+                 correction: str = "linear") -> None:  # fmt: skip
         self.min_face_px = min_face_px
         self.max_side_px = max_side_px
-        self.correct = correct
+        self.correction = correction
         self.device = torch.device(device)
         self.net = load_network(self.device)
         self.mean = torch.tensor(BGR_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -232,6 +232,6 @@ class RetinaFaceDetector:
     def _finish(self, box: np.ndarray, score: float, points: np.ndarray, factor: float) -> Face:
         # pixel i spans [i, i + 1) for the boxes and the anchors; landmarks go to pixel centres (i at i)
         landmarks = ((points / factor) - 0.5).astype(np.float32)
-        if self.correct:
-            landmarks = correct_landmarks(self.name, landmarks)
+        if self.correction != "none":
+            landmarks = correct_landmarks(self.name, landmarks, self.correction)
         return Face(box=(box / factor).astype(np.float32), score=score, landmarks=landmarks)
