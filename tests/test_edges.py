@@ -246,3 +246,17 @@ def test_the_sigterm_handler_is_only_there_while_a_command_runs() -> None:
     before = signal.getsignal(signal.SIGTERM)
     assert CliRunner().invoke(app, ["models", "--help"]).exit_code == 0
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_ctrl_c_is_one_line_and_exit_130_and_the_lock_is_released(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        assert (tmp_path / "rec" / LOCK_NAME).exists()  # interrupted while holding the lock
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("facebench.data.recordio.pack_folders", interrupted)
+    make_faces(tmp_path / "faces", identities=2, per_identity=2)
+    result = CliRunner().invoke(app, ["pack", "--src", str(tmp_path / "faces"), "--out", str(tmp_path / "rec")])
+    line = one_error_line(result, code=130)
+    assert line.startswith("error: interrupted (Ctrl-C): stopped;")
+    assert not (tmp_path / "rec" / LOCK_NAME).exists()
