@@ -106,7 +106,9 @@ def _free_bytes(folder: Path) -> int:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f}" if size < 10e6 else f"{size / 1e6:.0f}"
+    """Bytes as MB (1e6 bytes) to a useful precision: 376, 4.2, 0.012."""
+    mb = size / 1e6
+    return f"{mb:.0f}" if mb >= 10 else f"{mb:.1f}" if mb >= 0.1 or mb == 0 else f"{max(mb, 0.001):.3f}"
 
 
 def check_free_space(folder: str | Path, needed: int, what: str) -> None:
