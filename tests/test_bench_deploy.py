@@ -77,6 +77,26 @@ def test_table2_and_results_name_runtime_and_precision(deployed: tuple[Path, lis
     assert (root / "report" / "figure_deploy.png").stat().st_size > 0
 
 
+def test_operating_points_of_every_verified_variant(deployed: tuple[Path, list[str]]) -> None:
+    """Each verified variant scored every pair of the aligned photos, clean and with 24-px probes; the report's
+    operating-point table reads them (12 images: 54 impostor pairs resolve no FMR of the table, so n/a)."""
+    root, _ = deployed
+    table = pd.read_csv(root / "report" / "operating.csv")
+    assert list(zip(table["variant"], table["set"])) == [
+        (variant, name) for variant in ("mfn128-torch-fp32", "mfn128-onnx-fp32", "mfn128-onnx-int8")
+        for name in ("lfw-all", "lfw-all@downscale:24")]  # fmt: skip
+    assert table["fnmr_fmr_1e-4_pct"].isna().all() and (table["n_impostor"] == 54).all()
+    by_set = table.set_index(["variant", "set"])["rank1_pct"]
+    assert by_set["mfn128-onnx-fp32", "lfw-all"] == by_set["mfn128-torch-fp32", "lfw-all"]
+    markdown = (root / "report" / "compression.md").read_text()
+    assert "## Operating points" in markdown and "bootstrap over identities" in markdown
+    verify = read_json(root / "runs" / "mfn128-onnx-int8" / "verify.json")
+    assert [row["set"] for row in verify["rows"]] == ["lfw", "lfw@downscale:24", "lfw-all", "lfw-all@downscale:24"]
+    results = read_json(root / "report" / "results.json")
+    assert {(e["set"], e["fmr"]) for e in results["operating_points"]} == {
+        (name, fmr) for name in ("lfw-all", "lfw-all@downscale:24") for fmr in ("1e-4", "1e-5")}
+
+
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 

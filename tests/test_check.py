@@ -54,6 +54,23 @@ def test_compare_statuses_at_the_tolerance_edges() -> None:
     assert all(f.status == OK for f in compare(results(), better, 0.5, 0.25))
 
 
+def test_fnmr_at_an_operating_point_gates_with_its_own_tolerance(tmp_path: Path) -> None:
+    def with_fnmr(values: list[float | None]) -> dict:
+        data = results()
+        data["operating_points"] = [{"model": "mfn", "set": "lfw-all", "fmr": fmr, "fnmr_pct": value}
+                                    for fmr, value in zip(("1e-4", "1e-5", "1e-6"), values, strict=True)]
+        return data
+
+    base = with_fnmr([4.0, 9.0, None])  # 1e-6: n/a, never compared
+    fnmr = [f for f in compare(base, with_fnmr([5.0, 10.5, 3.0]), 0.5, 0.25, fnmr_tol=1.0) if f.kind == "fnmr"]
+    assert [(f.key, f.status, f.change) for f in fnmr] == [
+        (("mfn", "lfw-all", "1e-4"), OK, "+1.00 pp"), (("mfn", "lfw-all", "1e-5"), REGRESSION, "+1.50 pp")]
+    lost = [f.status for f in compare(base, with_fnmr([4.0, None, None]), 0.5, 0.25) if f.kind == "fnmr"]
+    assert lost == [OK, MISSING]
+    result = run_check(write(tmp_path / "baseline.json", base), with_fnmr([4.0, 12.0, None]), "--fnmr-tol", "2.5")
+    assert result.exit_code == 1 and "fnmr regressions" in result.output and "+3.00 pp" in result.output
+
+
 def test_missing_and_other_hardware() -> None:
     now = copy.deepcopy(results())
     del now["accuracy"][1]

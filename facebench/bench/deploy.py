@@ -60,6 +60,8 @@ class DeployPreset:
     profile_threads: int
     profile_batches: tuple[tuple[int, int, int], ...]  # (batch, warmup, iters)
     expected: str
+    all_pairs: str | None = "lfw-all"  # name of the all-pairs set over the aligned LFW photos (None: none)
+    degrade: tuple[str, ...] = ("downscale:24",)  # one more row per set with each probe degraded this way
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,12 +136,16 @@ def plan_deploy_steps(preset: DeployPreset, out: Path, report_dir: Path) -> list
             spec = str(export.out)
         elif variant.spec == preset.model:
             weights = preset.weights
+        degrade = preset.degrade
         if variant.runtime == "dlib":
             images_root, align = None, "center"  # dlib detects and aligns on the photo itself
+            degrade = ()  # its own alignment leaves no crop to degrade
         precision = variant.precision if variant.runtime == "torch" else None
+        folders = {preset.all_pairs: images_root or preset.lfw} if preset.all_pairs else {}
         if variant.role != LATENCY_ONLY:
             steps.append(VerifyStep(f"verify {variant.title}", folder, pairs, None, preset.verify_flip,
-                                    preset.verify_batch_size, "cpu", align, spec, weights, precision, images_root))
+                                    preset.verify_batch_size, "cpu", align, spec, weights, precision, images_root,
+                                    folders, degrade))  # fmt: skip
         for batch, warmup, iters in preset.profile_batches:
             steps.append(ProfileStep(f"profile {variant.title}, batch {batch}", folder / f"profile-b{batch}", [spec],
                                      "cpu", batch, preset.profile_threads, warmup, iters,

@@ -104,10 +104,13 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
     """Every step of the study for ``preset``, runs under ``out``, the report in ``report_dir``."""
     inputs = plan_inputs(preset, out)
 
+    photos = inputs.images_root or str(Path(next(iter(preset.verify_sets.values()))).parent)
+    folders = {preset.all_pairs: photos} if preset.all_pairs else {}
+
     def verify(folder: Path, what: str, spec: str | None = None, weights: str | None = None) -> VerifyStep:
         return VerifyStep(f"verify {what}", folder, dict(preset.verify_sets), preset.verify_folds, preset.verify_flip,
                           preset.verify_batch_size, preset.device, inputs.align, spec, weights,
-                          images_root=inputs.images_root)  # fmt: skip
+                          images_root=inputs.images_root, folders=folders, degrade=preset.degrade)  # fmt: skip
 
     def student_settings(student: str, folder: Path, seed: int) -> dict[str, Any]:
         return _train_settings(preset, inputs, student, folder, preset.student_epochs, seed)

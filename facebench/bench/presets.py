@@ -96,6 +96,10 @@ class Preset:
     # train and verify on the aligned copies; None: crop on the fly with ``align``
     prealign: str | None = None
     prealign_workers: int = 2
+    # every verification also scores every pair of the verification set's photos (aligned copy with prealign)
+    # as this all-pairs set (verify --folders); None: none
+    all_pairs: str | None = None
+    degrade: tuple[str, ...] = ()  # verify --degrade: one more row per set with each probe degraded so
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +180,8 @@ CPU_REAL = replace(
     expected="about 1 h on 2 CPU cores (56.8 min measured)",
     external_teachers=(),
     prealign="mtcnn",
+    all_pairs="lfw-all",
+    degrade=("downscale:24",),
 )
 
 PRESETS: dict[str, Preset | DeployPreset] = {p.name: p for p in (CPU_SMALL, CPU_REAL, PAPER, DEPLOY)}

@@ -122,6 +122,8 @@ class VerifyStep:
     weights: str | None = None  # --weights for a zoo-name spec
     precision: str | None = None  # --precision (None: verify's default)
     images_root: str | None = None  # --images-root (e.g. faces aligned by an AlignStep)
+    folders: dict[str, str] = field(default_factory=dict)  # --folders NAME=DIR: all-pairs sets
+    degrade: tuple[str, ...] = ()  # --degrade recipes, canonical (facebench.data.degrade)
 
     @property
     def checkpoint(self) -> Path:
@@ -152,35 +154,58 @@ class VerifyStep:
             same_model
             and meta.get("stage") == FINAL_STAGE
             and meta.get("folds") == (self.folds or "all")
-            and [r["set"] for r in rows] == list(self.sets)
+            and [r["set"] for r in rows] == self.row_names()
         )
         return DONE if complete else TODO
 
+    def row_names(self) -> list[str]:
+        """The verify.json rows' set names this step writes: each pairs set and its degraded copies, then each
+        folder set and its degraded copies."""
+        from facebench.data.degrade import degraded_name, parse_degradation
+
+        recipes = [None, *(parse_degradation(spec) for spec in self.degrade)]
+        return [degraded_name(name, recipe) for name in [*self.sets, *self.folders] for recipe in recipes]
+
     def run(self, console: Console, resume: bool) -> None:
+        from facebench.data.degrade import parse_degradation
+        from facebench.data.folder_set import load_folder_set
         from facebench.device import resolve_device
+        from facebench.eval.embed import CachedEmbedder
+        from facebench.eval.folder_verify import folder_summary, score_folder_sets
         from facebench.eval.verify import load_pair_sets, run_settings, score_pair_sets, write_outputs
         from facebench.modelspec import ModelOptions, resolve_model
 
         device = resolve_device(self.device)
         root = Path(self.images_root) if self.images_root else None
         sets = load_pair_sets(self.sets, self.folds, "--folds", images_root=root)
+        folder_sets = [load_folder_set(name, path) for name, path in self.folders.items()]
+        degradations = [parse_degradation(spec) for spec in self.degrade]
         weights = Path(self.weights) if self.weights else None
         resolved = resolve_model(self.model, ModelOptions(weights=weights))
+        embed = CachedEmbedder(resolved.model, align=self.align, device=device, batch_size=self.batch_size,
+                               flip=self.flip, precision=self.precision)  # fmt: skip
         scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
-                                 flip=self.flip, precision=self.precision)
+                                 flip=self.flip, precision=self.precision, degradations=degradations, embed=embed)
+        scored_folders = score_folder_sets(folder_sets, embed, degradations=degradations)
         settings = run_settings(resolved, device, self.batch_size, self.flip, self.align, self.folds, self.precision)
         extra = {"stage": FINAL_STAGE} | ({"spec": self.spec} if self.spec is not None else {})
-        write_outputs(self.folder, scored, resolved, settings, extra_meta=extra)
+        write_outputs(self.folder, scored, resolved, settings, extra_meta=extra, folders=scored_folders)
         for item in scored:
             r = item.result
             console.print(f"{item.name}: accuracy {r.accuracy:.4f} +- {r.accuracy_std:.4f}, {r.n_pairs} pairs",
                           highlight=False)
+        for item in scored_folders:
+            console.print(f"{item.name}: {folder_summary(item)}", highlight=False, soft_wrap=True)
 
     def command(self) -> str:
         """The equivalent ``facebench verify``, shell-quoted."""
         words = ["--model", self.model]
         for name, path in self.sets.items():
             words += ["--pairs", f"{name}={path}"]
+        for name, path in self.folders.items():
+            words += ["--folders", f"{name}={path}"]
+        for spec in self.degrade:
+            words += ["--degrade", spec]
         words += ["--weights", self.weights] if self.weights else []
         words += ["--images-root", self.images_root] if self.images_root else []
         words += ["--flip" if self.flip else "--no-flip", "--batch-size", str(self.batch_size), "--device",

@@ -21,12 +21,22 @@ def check(
                                   help="Allowed accuracy drop, percentage points."),
     latency_tol: float = typer.Option(0.25, min=0.0, callback=non_negative,
                                       help="Allowed latency growth, relative (0.25 = +25%)."),
+    fnmr_tol: float = typer.Option(1.0, min=0.0, callback=non_negative,
+                                   help="Allowed FNMR growth at each FMR of an all-pairs set, percentage points."),
     update: bool = typer.Option(False, "--update", help="Write the current results as the new baseline (exit 0)."),
 ) -> None:
-    """Compare accuracy per model, method and set, and latency per model and setting, with a baseline."""
+    """Compare accuracy per model, method and set, FNMR per model, all-pairs set and FMR, and latency per model
+    and setting, with a baseline."""
     from facebench.errors import FacebenchError
     from facebench.fileio import write_json_atomic
-    from facebench.report.check import ACCURACY_KEY, LATENCY_KEY, compare, current_results, load_results
+    from facebench.report.check import (
+        ACCURACY_KEY,
+        LATENCY_KEY,
+        OPERATING_KEY,
+        compare,
+        current_results,
+        load_results,
+    )
 
     if not update and not baseline.is_file():
         raise FacebenchError(f"--baseline {baseline}: no such file; keep a results.json from facebench report there, "
@@ -37,10 +47,11 @@ def check(
         write_json_atomic(baseline, now)
         console.print(f"wrote {baseline}: {len(now['accuracy'])} accuracy and {len(now['latency'])} latency entries")
         return
-    findings = compare(load_results(baseline), now, acc_tol, latency_tol)
+    findings = compare(load_results(baseline), now, acc_tol, latency_tol, fnmr_tol)
     failed = [f for f in findings if f.failed]
     skipped = [f for f in findings if f.status == "not compared"]
-    for kind, fields, unit in (("accuracy", ACCURACY_KEY, "%"), ("latency", LATENCY_KEY, "ms")):
+    for kind, fields, unit in (("accuracy", ACCURACY_KEY, "%"), ("fnmr", OPERATING_KEY, "% FNMR"),
+                               ("latency", LATENCY_KEY, "ms")):
         rows = [f for f in failed if f.kind == kind]
         if rows:
             console.print(_table(f"{kind} regressions", fields, unit, rows), highlight=False, soft_wrap=True,
@@ -49,7 +60,8 @@ def check(
         console.print(f"not compared: latency of {', '.join(map(str, f.key))} (no current measurement with these "
                       "settings)", highlight=False, soft_wrap=True)
     console.print(f"{len(findings) - len(skipped)} entries compared with {baseline} (accuracy tolerance {acc_tol} pp, "
-                  f"latency +{latency_tol:.0%}), {len(failed)} failed", highlight=False, soft_wrap=True)
+                  f"FNMR +{fnmr_tol} pp, latency +{latency_tol:.0%}), {len(failed)} failed", highlight=False,
+                  soft_wrap=True)
     if failed:
         raise typer.Exit(REGRESSION_EXIT_CODE)
 

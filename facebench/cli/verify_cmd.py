@@ -25,8 +25,17 @@ def verify(
         ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, .onnx/.xml file, "
         "external model (dlib), or zoo name (with --weights FILE: those weights; without: random, labelled untrained)."
     ),
-    pairs: list[str] = typer.Option(..., "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
-                                    "named by its stem) or NAME=PATH; repeat for more sets."),
+    pairs: list[str] = typer.Option([], "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
+                                    "named by its stem) or NAME=PATH; repeat for more sets.", show_default=False),
+    folders: list[str] = typer.Option([], "--folders", help="Identity folders DIR/<identity>/<image> as NAME=DIR (or "
+                                      "DIR): every pair of distinct images, FNMR at FMR 1e-2..1e-6 with identity-"
+                                      "bootstrap intervals, and 1:N identification; repeatable.", show_default=False),
+    degrade: list[str] = typer.Option([], "--degrade", help="One more row per set with the probe degraded: "
+                                      "downscale:24, jpeg:20, blur:2, noise:8, dark:0.4, or steps joined by '+'; "
+                                      "repeatable.", show_default=False),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of --degrade noise and of the identity bootstrap."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Identity-bootstrap replicates for the "
+                                  "all-pairs intervals (0: no intervals)."),
     images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under.",
                                             show_default="the pairs file's folder"),
     format: PairFormat = typer.Option("auto", "--format", help="auto: by suffix (.bin, .csv, else lfw)."),
@@ -48,15 +57,20 @@ def verify(
                                      show_default="all"),
     out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
 ) -> None:
-    """Verify a model on pairs sets with the insightface 10-fold protocol (one row per set).
+    """Verify a model on pairs sets with the insightface 10-fold protocol, and on identity-folder sets with the
+    all-pairs protocol at fixed operating points (one row per set, and per --degrade recipe).
 
     Writes nothing until every set is scored; bad input (missing image, empty pairs, unequal folds, unreadable checkpoint) stops with one line and exit code 2.
     """
     from facebench.allocator import tune_allocator
+    from facebench.data.degrade import parse_degradation
+    from facebench.data.folder_set import load_folder_set
     from facebench.data.images import check_align
     from facebench.deploy import DeployedModel
     from facebench.device import check_precision, resolve_device
     from facebench.errors import FacebenchError
+    from facebench.eval.embed import CachedEmbedder
+    from facebench.eval.folder_verify import folder_summary, score_folder_sets
     from facebench.eval.verify import load_pair_sets, parse_named_pairs, run_settings, score_pair_sets, write_outputs
     from facebench.external import is_external
     from facebench.modelspec import resolve_model
@@ -67,16 +81,31 @@ def verify(
     torch_device = resolve_device(device)
     if precision is not None:
         check_precision(torch_device, precision)
+    if not pairs and not folders:
+        raise FacebenchError("give at least one set to verify: --pairs FILE (10-fold protocol) or --folders "
+                             "NAME=DIR (every pair of an identity-folder set)")
+    degradations = [parse_degradation(spec, seed) for spec in degrade]
     named = parse_named_pairs(pairs, "--pairs")
     # each set's fold check comes after the model is read (score_pair_sets), as verify has always reported it
     sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root, check=False)
+    named_folders = parse_named_pairs(folders, "--folders")
+    for name in set(named) & set(named_folders):
+        raise FacebenchError(f"--pairs and --folders both name a set {name!r}; name one of them: --folders "
+                             f"NAME={named_folders[name]}")
+    folder_sets = [load_folder_set(name, root) for name, root in named_folders.items()]
     resolved = resolve_model(model, options)
     if precision not in (None, "fp32") and (is_external(resolved.model) or isinstance(resolved.model, DeployedModel)):
         raise FacebenchError(f"--precision {precision}: {model} runs in its own precision; drop --precision")
+    embed = CachedEmbedder(resolved.model, align=align, device=torch_device, batch_size=batch_size, flip=flip,
+                           precision=precision)  # fmt: skip
     scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip,
-                             precision=precision)  # fmt: skip
+                             precision=precision, degradations=degradations, embed=embed)  # fmt: skip
+    scored_folders = score_folder_sets(folder_sets, embed, degradations=degradations, bootstrap=bootstrap,
+                                       seed=seed)  # fmt: skip
     settings = run_settings(resolved, torch_device, batch_size, flip, align, folds, precision)
-    paths = write_outputs(out, scored, resolved, settings)
+    paths = write_outputs(out, scored, resolved, settings, folders=scored_folders)
+    for item in scored_folders:
+        console.print(f"{item.name}: {resolved.label} {folder_summary(item)}", highlight=False, soft_wrap=True)
     for item in scored:
         r = item.result
         console.print(

@@ -8,13 +8,15 @@ A recipe is one or more steps joined by ``+``, applied left to right to the alig
 - ``noise:SIGMA``: additive Gaussian noise, sigma in 0-255 intensity levels, rounded and clipped;
 - ``dark:F``: brightness scaled by F (0 < F <= 1), i.e. every intensity times F, rounded.
 
-``noise`` is the only random step; its generator is seeded by (seed, image index), so an image gets the
-same noise whatever the batch order or worker count, and a recipe repeats exactly for a seed.
+``noise`` is the only random step; its generator is seeded by (seed, CRC-32 of the image's path or encoded
+bytes), so an image gets the same noise whatever set, batch order or worker count it comes in, and a recipe
+repeats exactly for a seed.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,9 +82,10 @@ class Degradation:
     steps: tuple[tuple[str, float], ...]
     seed: int = 0
 
-    def __call__(self, face: np.ndarray, index: int) -> np.ndarray:
-        """The degraded copy of one aligned uint8 RGB face; ``index`` (the image's position) seeds its noise."""
-        rng = np.random.default_rng([self.seed, index])
+    def __call__(self, face: np.ndarray, image: str | bytes) -> np.ndarray:
+        """The degraded copy of one aligned uint8 RGB face; ``image`` (its path or bytes) seeds its noise."""
+        key = zlib.crc32(image if isinstance(image, bytes) else str(image).encode())
+        rng = np.random.default_rng([self.seed, key])
         for name, value in self.steps:
             face = STEPS[name].apply(face, value, rng)
         return np.ascontiguousarray(face)
@@ -111,3 +114,8 @@ def parse_degradation(spec: str, seed: int = 0, option: str = "--degrade") -> De
         steps.append((name, value))
     canonical = "+".join(f"{name}:{value:g}" for name, value in steps)
     return Degradation(canonical, tuple(steps), seed)
+
+
+def degraded_name(name: str, degrade: Degradation | None) -> str:
+    """A result row's set name: the set's own, or ``NAME@RECIPE`` for its degraded copy."""
+    return name if degrade is None else f"{name}@{degrade.spec}"

@@ -51,7 +51,7 @@ class _FaceImages(Dataset):
             face = load_face(self.images[index], self.align)
         except FacebenchError as exc:
             return str(exc)
-        return self.degrade(face, index) if self.degrade is not None else face
+        return self.degrade(face, self.images[index]) if self.degrade is not None else face
 
 
 def _collate(items: list[np.ndarray | str]) -> np.ndarray | str:
@@ -92,7 +92,7 @@ def embed_images(
     A missing, corrupt or unalignable image raises FacebenchError naming it. An external
     model (facebench.external) embeds with its own preprocessing and device;
     ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it, and it cannot be degraded.
-    ``degrade``: applied to each aligned crop (facebench.data.degrade), seeded by the image's position.
+    ``degrade``: applied to each aligned crop (facebench.data.degrade), its noise seeded by the image.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -136,3 +136,23 @@ def embed_images(
     if not chunks:
         raise FacebenchError("no images to embed")
     return np.concatenate(chunks)
+
+
+class CachedEmbedder:
+    """``embed_images`` with one model's settings and a memory of what it embedded: each (image, degradation)
+    is embedded once per run, so a pairs set and a folder set over the same photos cost one pass."""
+
+    def __init__(self, model: nn.Module | ExternalModel, **settings: object) -> None:
+        self.model = model
+        self.settings = settings  # embed_images' keyword arguments (align, device, batch_size, flip, ...)
+        self.cache: dict[tuple[str | bytes, str | None], np.ndarray] = {}
+
+    def __call__(self, images: Sequence[str | bytes], *, description: str = "embedding",
+                 degrade: Degradation | None = None) -> np.ndarray:
+        """(N, D) embeddings of ``images`` in order, embedding only those not seen with this ``degrade``."""
+        spec = degrade.spec if degrade is not None else None
+        missing = list(dict.fromkeys(image for image in images if (image, spec) not in self.cache))
+        if missing:
+            emb = embed_images(self.model, missing, description=description, degrade=degrade, **self.settings)
+            self.cache.update({(image, spec): row for image, row in zip(missing, emb, strict=True)})
+        return np.stack([self.cache[image, spec] for image in images])

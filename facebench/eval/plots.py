@@ -90,3 +90,39 @@ def plot_scores(sets: list[ScoredSet], path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
+
+
+@dataclass(frozen=True)
+class DetCurve:
+    """One all-pairs set for a DET plot: FNMR against FMR, and the smallest FMR its impostors resolve."""
+
+    label: str
+    fmr: np.ndarray
+    fnmr: np.ndarray
+    smallest_fmr: float  # 1 / impostor count
+
+
+def plot_det(curves: list[DetCurve], path: str | Path, title: str) -> None:
+    """DET: FNMR against FMR, both on log axes (ISO/IEC 19795-1 style), one curve per set; the FMR axis starts
+    at the smallest FMR any set resolves (one impostor)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    smallest_fmr = min(curve.smallest_fmr for curve in curves)
+    lowest_fnmr = 1.0
+    for curve in curves:
+        visible = (curve.fmr > 0) & (curve.fnmr > 0)
+        if visible.any():
+            lowest_fnmr = min(lowest_fnmr, float(curve.fnmr[visible].min()))
+        ax.plot(curve.fmr[visible], curve.fnmr[visible], label=curve.label, linewidth=1.5, drawstyle="steps-post")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(smallest_fmr, 1.0)
+    ax.set_ylim(max(lowest_fnmr / 2, 1e-5), 1.0)
+    ax.set_xlabel("false match rate (FMR)")
+    ax.set_ylabel("false non-match rate (FNMR)")
+    ax.set_title(f"DET: {title}", fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)

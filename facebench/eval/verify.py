@@ -8,7 +8,7 @@ pair), roc.png and scores.png.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +17,11 @@ import pandas as pd
 import torch
 
 from facebench.data import PairSet, read_pairs
+from facebench.data.degrade import Degradation, degraded_name
 from facebench.deploy import DeployedModel
 from facebench.errors import FacebenchError
-from facebench.eval.embed import embed_images
+from facebench.eval.embed import CachedEmbedder
+from facebench.eval.folder_verify import DET_PLOT, ScoredFolders, folder_meta, folder_result, folder_row, plot_det
 from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
 from facebench.eval.verification import (
     DEFAULT_N_FOLDS,
@@ -47,12 +49,13 @@ PROTOCOL = (
 class ScoredPairs:
     """One pairs set after verification."""
 
-    name: str
+    name: str  # the set's name, with ``@RECIPE`` for a degraded copy
     pairs: PairSet
     distance: np.ndarray  # squared L2 per pair
     folds: np.ndarray  # fold id per pair actually used
     result: VerificationResult
     wall_s: float  # embedding + metrics
+    degrade: Degradation | None = None  # applied to each pair's second image (the probe)
 
 
 def check_pair_set(pairs: PairSet) -> None:
@@ -158,21 +161,29 @@ def score_pair_sets(
     precision: str | None = None,
     num_workers: int | None = None,
     progress: bool = True,
+    degradations: Sequence[Degradation] = (),
+    embed: CachedEmbedder | None = None,
 ) -> list[ScoredPairs]:
-    """Embed each set's unique images once (``precision``: embed_images') and compute every verification metric."""
+    """Embed each set's unique images once (``precision``: embed_images'; ``embed``: an embedder shared with
+    other sets of the run, else one made here) and compute every verification metric; for each of
+    ``degradations`` one more row, each pair's second image degraded against the clean first."""
     for pairs in sets:
         check_pair_set(pairs)
+    embed = embed or CachedEmbedder(resolved.model, align=align, device=device, batch_size=batch_size, flip=flip,
+                                    precision=precision, num_workers=num_workers, progress=progress)  # fmt: skip
     scored = []
     for name, pairs in zip(unique_names(sets), sets, strict=True):
         start = time.perf_counter()
-        emb = embed_images(
-            resolved.model, pairs.images, align=align, device=device, batch_size=batch_size, flip=flip,
-            precision=precision, num_workers=num_workers, progress=progress, description=f"embedding {name}",
-        )  # fmt: skip
-        distance = squared_l2_distances(emb[pairs.left], emb[pairs.right])
+        emb = embed(pairs.images, description=f"embedding {name}")
         folds = pairs.folds if pairs.folds is not None else kfold_ids(len(pairs))
-        result = evaluate_distances(distance, pairs.issame, pairs.folds)
-        scored.append(ScoredPairs(name, pairs, distance, folds, result, time.perf_counter() - start))
+        for degrade in (None, *degradations):
+            probes = emb if degrade is None else embed(pairs.images, description=f"embedding {name}@{degrade.spec}",
+                                                       degrade=degrade)  # fmt: skip
+            distance = squared_l2_distances(emb[pairs.left], probes[pairs.right])
+            result = evaluate_distances(distance, pairs.issame, pairs.folds)
+            scored.append(ScoredPairs(degraded_name(name, degrade), pairs, distance, folds, result,
+                                      time.perf_counter() - start, degrade))  # fmt: skip
+            start = time.perf_counter()
     return scored
 
 
@@ -199,6 +210,8 @@ def summary_row(item: ScoredPairs, resolved: ResolvedModel, settings: dict[str, 
     return {
         "set": item.name,
         "pairs": item.pairs.source,
+        "protocol": "10-fold",
+        "degrade": item.degrade.spec if item.degrade else None,
         "model": resolved.label,
         "untrained": resolved.untrained,
         "n_pairs": r.n_pairs,
@@ -237,9 +250,10 @@ def write_scores_csv(path: Path, scored: list[ScoredPairs], model_label: str) ->
 
 def write_outputs(
     out_dir: str | Path, scored: list[ScoredPairs], resolved: ResolvedModel, settings: dict[str, object],
-    extra_meta: dict[str, object] | None = None,
+    extra_meta: dict[str, object] | None = None, folders: Sequence[ScoredFolders] = (),
 ) -> list[Path]:
-    """Write verify.{json,md,csv}, scores.csv, roc.png and scores.png into ``out_dir``.
+    """Write verify.{json,md,csv} (pairs sets' rows, then folder sets'), and for pairs sets scores.csv, roc.png
+    and scores.png, for folder sets det.png, into ``out_dir``.
 
     ``settings`` go into every row and the meta; ``extra_meta`` (the bench's stage) into the meta only, so the
     rows match those of the same verification run by hand."""
@@ -247,6 +261,7 @@ def write_outputs(
 
     out = Path(out_dir)
     rows = [summary_row(item, resolved, settings) for item in scored]
+    folder_rows = [folder_row(item, resolved, settings) for item in folders]
     meta = {
         "model": resolved.label,
         "model_name": resolved.name,
@@ -257,12 +272,19 @@ def write_outputs(
         **settings,
         **(extra_meta or {}),
         "protocol": PROTOCOL,
+        **(folder_meta(folders) if folders else {}),
         "units": "rates are fractions in [0, 1]; thresholds as squared L2 (0..4) and cosine (1 - d/2); "
         "tar_at_far n/a when the set has fewer than 1/FAR mismatched pairs",
         "environment": environment(),
-        "results": {row["set"]: item.result.to_dict() for row, item in zip(rows, scored, strict=True)},
+        "results": {row["set"]: item.result.to_dict() for row, item in zip(rows, scored, strict=True)}
+        | {item.name: folder_result(item) for item in folders},
     }
-    paths = RunFolder(out).write_verify(rows, title=f"facebench verify: {resolved.label}", meta=meta)
+    paths = RunFolder(out).write_verify(rows + folder_rows, title=f"facebench verify: {resolved.label}", meta=meta)
+    if folders:
+        plot_det(folders, out / DET_PLOT, resolved.label)
+        paths.append(out / DET_PLOT)
+    if not scored:
+        return paths
     write_scores_csv(out / SCORES, scored, resolved.label)
     plot_sets = [
         ScoredSet(f"{item.name}: {resolved.label}", item.distance, item.pairs.issame, item.result.threshold_sq_l2,

@@ -18,6 +18,7 @@ from facebench.eval.plots import plot_roc
 from facebench.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
 from facebench.report.figures import figure1, roc_sets, training_curves
 from facebench.report.markdown import text_table
+from facebench.report.operating import CAPTION, operating_entries
 from facebench.report.practical import gflops_by_model, latency_entries, table2
 from facebench.report.runs import METHODS, Discovery, discover
 from facebench.report.significance import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
@@ -25,6 +26,7 @@ from facebench.report.study import (
     StudyRow,
     accuracy_entries,
     below_untrained,
+    operating_table,
     primary_set,
     set_names,
     significance_lines,
@@ -131,6 +133,7 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
     models = list(dict.fromkeys(r.model for r in rows))
     tests = vanilla_tests(rows, sets)
     t1_csv, t1_md = table1(rows, sets, tests)
+    op_csv, op_md = operating_table(rows)
     t2_csv, t2_md = table2(found.profiles, models)
     gflops = gflops_by_model(found.profiles)
     profiled = {row["model"] for profile in found.profiles for row in profile.rows}
@@ -145,8 +148,13 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "table1.md", out / "table1.csv", out / "table2.md", out / "table2.csv"]
-    write_text_atomic(paths[0], table1_markdown(t1_md, rows, sets))
+    write_text_atomic(paths[0], table1_markdown(t1_md, rows, sets)
+                      + (f"\n## Operating points\n\n{CAPTION} One line per run (each seed).\n\n"
+                         f"{text_table(op_md)}\n" if op_md else ""))  # fmt: skip
     write_csv(paths[1], t1_csv)
+    if op_csv:
+        write_csv(out / "table1_operating.csv", op_csv)
+        paths.append(out / "table1_operating.csv")
     write_text_atomic(paths[2], table2_markdown(t2_md, missing))
     write_csv(paths[3], t2_csv)
     figures = [out / "figure1.png", out / "figure1.svg"]
@@ -167,7 +175,8 @@ def build_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None =
             plot_roc(scored, out / name, f"every run on {set_name}")
             paths.append(out / name)
             files[f"ROC of every run on {set_name}"] = name
-    write_json_atomic(out / RESULTS_NAME, results(rows, found, runs_root, env))
+    write_json_atomic(out / RESULTS_NAME, results(rows, found, runs_root, env) | (
+        {"operating_points": operating_entries(op_csv, "name")} if op_csv else {}))
     files[f"Results for facebench check ({RESULTS_NAME})"] = RESULTS_NAME
     paths.append(out / RESULTS_NAME)
     summary = out / "summary.md"

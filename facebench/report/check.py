@@ -4,13 +4,16 @@ Both sides are ``results.json`` documents as ``facebench report`` writes them (a
 is one kept aside). Accuracy entries are matched by (model, teacher, method, set) and fail
 when they drop by more than ``acc_tol`` percentage points; latency entries are matched by
 (model, device, dtype, batch, threads) and fail when the mean grows by more than
-``latency_tol`` (relative). A baseline entry with no counterpart fails as missing, except
+``latency_tol`` (relative). Operating-point entries (FNMR in % at an FMR of an all-pairs set, where both
+sides have them) are matched by (model, set, fmr) and fail when FNMR grows by more than ``fnmr_tol`` pp; an
+FMR the set could not resolve (n/a) is not compared. A baseline entry with no counterpart fails as missing, except
 latency measured only under other settings (another machine, say): that is reported as not
 compared, since times from different hardware say nothing about a regression.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from facebench.fileio import read_json
 
 ACCURACY_KEY = ("model", "teacher", "method", "set")
 LATENCY_KEY = ("model", "device", "dtype", "batch", "threads")
+OPERATING_KEY = ("model", "set", "fmr")
 REGRESSION, MISSING, OK, NOT_COMPARED = "regression", "missing", "ok", "not compared"
 
 
@@ -27,8 +31,8 @@ REGRESSION, MISSING, OK, NOT_COMPARED = "regression", "missing", "ok", "not comp
 class Finding:
     """One baseline entry compared."""
 
-    kind: str  # "accuracy" or "latency"
-    key: tuple  # the values of ACCURACY_KEY or LATENCY_KEY
+    kind: str  # "accuracy", "latency" or "fnmr"
+    key: tuple  # the values of ACCURACY_KEY, LATENCY_KEY or OPERATING_KEY
     baseline: float
     current: float | None
     change: str  # "-0.62 pp", "+31.0 %"
@@ -77,8 +81,9 @@ def _key(entry: dict[str, Any], fields: tuple[str, ...]) -> tuple:
     return tuple(entry[f] for f in fields)
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any], acc_tol: float, latency_tol: float) -> list[Finding]:
-    """Every baseline entry against its current counterpart (tolerances: pp and relative growth)."""
+def compare(baseline: dict[str, Any], current: dict[str, Any], acc_tol: float, latency_tol: float,
+            fnmr_tol: float = 1.0) -> list[Finding]:
+    """Every baseline entry against its current counterpart (tolerances: pp, relative growth, pp)."""
     findings = []
     now = {_key(e, ACCURACY_KEY): e for e in current["accuracy"]}
     for entry in baseline["accuracy"]:
@@ -103,4 +108,27 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], acc_tol: float, l
         growth = value / base - 1.0
         status = REGRESSION if growth > latency_tol else OK
         findings.append(Finding("latency", key, base, value, f"{100 * growth:+.1f} %", status))
+    operating = (baseline.get("operating_points", []), current.get("operating_points", []))
+    return findings + _compare_fnmr(*operating, fnmr_tol)
+
+
+def _rate(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _compare_fnmr(baseline: list[dict[str, Any]], current: list[dict[str, Any]], fnmr_tol: float) -> list[Finding]:
+    """FNMR entries (percent) of all-pairs sets; a baseline's null (an FMR the set cannot resolve) is not
+    compared, a current null where the baseline has a value is missing."""
+    findings = []
+    now = {_key(e, OPERATING_KEY): e for e in current}
+    for entry in baseline:
+        key, base = _key(entry, OPERATING_KEY), _rate(entry["fnmr_pct"])
+        if math.isnan(base):
+            continue
+        value = _rate(now[key]["fnmr_pct"]) if key in now else math.nan
+        if math.isnan(value):
+            findings.append(Finding("fnmr", key, base, None, "-", MISSING))
+            continue
+        status = REGRESSION if value - base > fnmr_tol else OK
+        findings.append(Finding("fnmr", key, base, value, f"{value - base:+.2f} pp", status))
     return findings

@@ -20,6 +20,14 @@ from facebench.errors import FacebenchError
 from facebench.eval.plots import _pyplot
 from facebench.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
 from facebench.report.markdown import text_table
+from facebench.report.operating import (
+    CAPTION,
+    REPORTED_FMRS,
+    all_pairs_rows,
+    operating_entries,
+    operating_cells,
+    operating_record,
+)
 from facebench.report.practical import latency_entries, table2
 from facebench.report.runs import TAR_KEY, ProfileFile
 from facebench.report.summary import bench_section, machine_line
@@ -47,6 +55,11 @@ class VariantResult:
             return None
         rows = self.verify["rows"]
         return next((r for r in rows if r["set"] == SET), rows[0])
+
+    @property
+    def operating_rows(self) -> list[dict[str, Any]]:
+        """Its verify.json rows of the all-pairs protocol (clean and degraded folder sets)."""
+        return all_pairs_rows(self.verify)
 
     def latency(self, batch: int) -> tuple[float, float]:
         """(mean, std) ms of its profile row at ``batch``, NaN when not profiled."""
@@ -126,7 +139,29 @@ def compression_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]
     return csv_rows, md_rows
 
 
-def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantResult]) -> str:
+def operating_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(CSV rows, Markdown rows) of the operating-point table: one per variant and all-pairs set, with the FNMR
+    difference to the original on the same set (pp) where the variant is one of the original's."""
+    original = next((v for v in variants if v.info["role"] == ORIGINAL), None)
+    base = {row["set"]: operating_record(row) for row in (original.operating_rows if original else [])}
+    csv_rows, md_rows = [], []
+    for variant in variants:
+        same_model = original is not None and variant.info["role"] in (ORIGINAL, VARIANT_OF_ORIGINAL)
+        for row in variant.operating_rows:
+            record = {"variant": variant.info["name"], "title": variant.info["title"], **operating_record(row)}
+            md = {"variant": variant.info["title"], **operating_cells(row)}
+            for fmr in REPORTED_FMRS:
+                key = f"fnmr_fmr_{fmr}_pct"
+                ref = base.get(row["set"], {}).get(key, math.nan) if same_model else math.nan
+                record[f"delta_fnmr_fmr_{fmr}_pp"] = record[key] - ref
+                md[f"Δ FNMR@{fmr} pp"] = _cell(record[key] - ref, 2, signed=True)
+            csv_rows.append(record)
+            md_rows.append(md)
+    return csv_rows, md_rows
+
+
+def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantResult],
+                         operating_md: list[dict[str, str]] | None = None) -> str:
     original = next((v for v in variants if v.info["role"] == ORIGINAL), None)
     pairs = sorted({v.row["n_pairs"] for v in variants if v.row})
     settings = next((v.profiles[b].data["meta"] for v in variants for b in sorted(v.profiles)), {})
@@ -139,7 +174,10 @@ def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantRe
         "dtype), MB = 1e6 bytes. Latency: ms per forward pass of one batch of random 112x112 input, mean ± std "
         f"(sample), {settings.get('threads', '?')} CPU threads, on {settings.get('device', '?')}; speed-up = the "
         "original's latency / this row's at the same batch. Untrained zoo rows are latency only.\n\n"
-        + text_table(md_rows) + "\n\nFolder behind each row:\n\n"
+        + text_table(md_rows)
+        + (f"\n\n## Operating points\n\n{CAPTION} Δ: the difference to the original's FNMR on the same set, "
+           f"each at its own threshold.\n\n{text_table(operating_md)}" if operating_md else "")
+        + "\n\nFolder behind each row:\n\n"
         + "\n".join(f"- {v.info['title']}: `{v.path}`" for v in variants) + "\n"
     )
 
@@ -174,6 +212,7 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
 
     variants = read_variants(runs_root)
     csv_rows, md_rows = compression_rows(variants)
+    op_csv, op_md = operating_rows(variants)
     profiles = [p for v in variants for p in v.profiles.values()]
     t2_csv, t2_md = table2(profiles, [])
     bench_path = runs_root / BENCH_LOG
@@ -181,8 +220,10 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
     env = environment()
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compression.md", out / "compression.csv", out / "table2.md", out / "table2.csv"]
-    write_text_atomic(paths[0], compression_markdown(md_rows, variants))
-    for path, rows in ((paths[1], csv_rows), (paths[3], t2_csv)):
+    write_text_atomic(paths[0], compression_markdown(md_rows, variants, op_md))
+    if op_csv:
+        paths.append(out / "operating.csv")
+    for path, rows in ((paths[1], csv_rows), (paths[3], t2_csv), *([(paths[4], op_csv)] if op_csv else [])):
         with atomic_path(path) as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
     write_text_atomic(paths[2], "# Table 2: practical metrics of every variant\n\n" + text_table(t2_md) + "\n")
@@ -193,12 +234,14 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
                "accuracy": [{"model": r["title"], "set": SET, "accuracy_pct": r["lfw_accuracy_pct"],
                              "tar_pct_at_far_1e-03": r["tar_at_far_1e-3_pct"], "n_pairs": r["n_pairs"],
                              "source": r["source"]} for r in csv_rows if r["n_pairs"]],
+               "operating_points": operating_entries(op_csv, "title"),
                "latency": latency_entries(profiles)}  # fmt: skip
     write_json_atomic(out / "results.json", results)
     summary = "\n".join([
         "# facebench deploy report\n",
         f"Made by `{env.get('command')}` at {env.get('time_utc')} on {machine_line(env)}.\n",
-        "- [Compression table](compression.md) ([CSV](compression.csv))\n"
+        "- [Compression table](compression.md) ([CSV](compression.csv)"
+        + (", operating points: [CSV](operating.csv)" if op_csv else "") + ")\n"
         "- [Table 2: practical metrics of every variant](table2.md) ([CSV](table2.csv))\n"
         "- [Figure: LFW accuracy vs batch-1 latency](figure_deploy.png) ([SVG](figure_deploy.svg))\n"
         "- [Results for facebench check](results.json)\n",

@@ -45,6 +45,7 @@ from typing import Any
 from facebench.distill.config import METHODS as DISTILL_METHODS
 from facebench.errors import FacebenchError
 from facebench.fileio import read_json
+from facebench.report.operating import ALL_PAIRS, all_pairs_rows
 from facebench.runfolder import CONFIG, PROFILE, VERIFY, RunFolder
 
 # method id in config.json -> (column id, the study's name), as each method's registration gives them
@@ -140,8 +141,13 @@ class Run:
 
     @property
     def sets(self) -> dict[str, dict[str, Any]]:
-        """verify.json rows by set name."""
-        return {row["set"]: row for row in self.verify["rows"]}
+        """verify.json rows of the pairs protocol (k-fold accuracy) by set name."""
+        return {row["set"]: row for row in self.verify["rows"] if row.get("protocol") != ALL_PAIRS}
+
+    @property
+    def all_pairs(self) -> list[dict[str, Any]]:
+        """verify.json rows of the all-pairs protocol (``verify --folders``), in file order."""
+        return all_pairs_rows(self.verify)
 
     @cached_property
     def checkpoint_hashes(self) -> set[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from facebench.errors import FacebenchError
+from facebench.report.operating import operating_cells, operating_record
 from facebench.report.runs import METHODS, TAR_KEY, Run, find_teacher
 from facebench.report.significance import Comparison, PairDecisions, compare, read_decisions, sample_std
 from facebench.train.config import RESUME_OVERRIDABLE
@@ -378,3 +379,18 @@ def accuracy_entries(rows: list[StudyRow]) -> list[dict[str, Any]]:
                     "source": str(run.path),
                 })  # fmt: skip
     return entries
+
+
+def operating_table(rows: list[StudyRow]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(CSV rows, Markdown rows) of Table 1's operating points: one per run (every seed) and all-pairs set."""
+    csv_rows, md_rows = [], []
+    for row in rows:
+        for method, runs in row.seeds.items():
+            for run in runs:
+                for verify_row in run.all_pairs:
+                    who = {"model": row.label, "teacher": row.teacher, "method": METHODS[method][1],
+                           "seed": "-" if run.seed is None else str(run.seed)}  # fmt: skip
+                    name = cell_name(row, method) + ("" if run.seed is None else f" seed {run.seed}")
+                    csv_rows.append({"name": name} | who | operating_record(verify_row) | {"run": str(run.path)})
+                    md_rows.append(who | operating_cells(verify_row))
+    return csv_rows, md_rows
