@@ -105,10 +105,18 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGTERM)
             return
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a repeated SIGTERM must not cut the clean-up short
+        # the same SIGTERM sent to the process group ends the data loader's workers too; torch's SIGCHLD handler
+        # would then raise "worker killed by signal" tracebacks while the loader shuts down
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, handle)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = signal.signal(signal.SIGTERM, handle), signal.getsignal(signal.SIGCHLD)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGCHLD, previous[1])
+
+    return restore
 
 
 def print_error(message: str) -> None:
