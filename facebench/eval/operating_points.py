@@ -50,9 +50,9 @@ DEFAULT_BLOCK_BYTES = 256 * 2**20  # working set of one block of scores
 DEFAULT_MAX_KEPT = 8_000_000  # impostor scores kept exactly, at most (12 bytes each, twice during a merge)
 DEFAULT_BINS = 20_000  # impostor histogram on [-1, 1]: bins of width 1e-4 cosine
 KEPT_MARGIN = 2.0  # keep 2 x max FMR x N impostors, so bootstrap replicates' tails stay inside the kept ones
-BYTES_PER_BLOCK_SCORE = 20  # score float32, binning float32 + intp, a mask byte, and slack
+BYTES_PER_BLOCK_SCORE = 24  # buffers: score and scaled score float32, bin intp, mask; a partition copy, the j <= i mask
 BYTES_PER_KEPT = 12  # score float32 + two int32 image indices
-BOOTSTRAP_CELLS = 2_000_000  # replicate x kept-score cells computed at once
+BOOTSTRAP_CELLS = 4_000_000  # replicate x kept-score cells computed at once (about 100 MB)
 _FLOOR = np.float32(-2.0)  # below every cosine: the cut-off while every impostor is kept
 _SENTINEL = np.float32(-3.0)  # written over genuine and lower-triangle cells of a block
 
@@ -76,13 +76,21 @@ def exact_threshold(descending: np.ndarray, allowed: int) -> np.float32:
     return descending[above - 1] if above else np.nextafter(pivot, np.float32(np.inf))
 
 
-def score_bins(scores: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin index per score: bin k holds [-1 + 2k/n_bins, -1 + 2(k+1)/n_bins); outside [-1, 1] clips to the ends."""
+def score_bins(scores: np.ndarray, n_bins: int, scratch: np.ndarray | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Bin index per score: bin k holds [-1 + 2k/n_bins, -1 + 2(k+1)/n_bins); outside [-1, 1] clips to the ends.
+
+    ``scratch`` (float32) and ``out`` (intp), shaped like ``scores``, spare a block loop the allocations (and
+    page faults, which cost more than the arithmetic).
+    """
     half = np.float32(n_bins / 2)
-    scaled = np.multiply(scores, half, dtype=np.float32)
+    scaled = np.multiply(scores, half, out=scratch, dtype=np.float32)
     scaled += half
     np.clip(scaled, 0, n_bins - 1, out=scaled)
-    return scaled.astype(np.intp)
+    if out is None:
+        return scaled.astype(np.intp)
+    np.copyto(out, scaled, casting="unsafe")
+    return out
 
 
 def check_embeddings(
@@ -142,11 +150,13 @@ def kept_size(n_impostor: int, max_fmr: float, max_kept: int) -> int:
 
 
 def memory_bound_bytes(n: int, n_genuine: int, keep: int, block_bytes: int, n_bins: int = DEFAULT_BINS) -> int:
-    """Upper bound of ``score_pairs``'s working memory beyond its input: one block, the kept impostors while
-    merging (buffer up to 2 x keep plus one block's survivors, copied once), the genuine pairs and histogram."""
-    block_cells = max(block_bytes // BYTES_PER_BLOCK_SCORE, n)
-    kept = 2 * BYTES_PER_KEPT * (2 * keep + block_cells)
-    return block_cells * BYTES_PER_BLOCK_SCORE + kept + n_genuine * 24 + n_bins * 8
+    """Upper bound of ``score_pairs``'s working memory beyond its input: the block buffers (one block holds at
+    least one row), a block's survivors (at most 2 x keep, 52 bytes each while indexed), the kept buffer (at
+    most 4 x keep, copied and partitioned while merging), the genuine pairs and the histogram."""
+    cells = max(block_bytes // BYTES_PER_BLOCK_SCORE, n)
+    survivors = 2 * keep * 52
+    kept = 4 * keep * (2 * BYTES_PER_KEPT + 5)
+    return cells * BYTES_PER_BLOCK_SCORE + survivors + kept + n_genuine * 24 + n_bins * 8
 
 
 @dataclass(frozen=True)
@@ -187,7 +197,9 @@ def score_pairs(
     """Score every unordered pair once in row blocks: all genuine scores, the exact top impostors, a histogram.
 
     Survivors of each block are the cells above the running cut-off (one mask); once more than twice the
-    kept size are buffered, ``np.partition`` cuts them to the kept size and raises the cut-off.
+    kept size are buffered, ``np.partition`` cuts them to the kept size and raises the cut-off (a block with
+    more than twice the kept size of survivors, as the first one, sets it to its own keep-th highest score).
+    Every impostor above the final cut-off is kept: each one dropped was at or below the cut-off of its time.
     """
     emb, probe, identity, sizes = check_embeddings(emb, labels, probe_emb)
     if sizes.size < 2:
@@ -201,20 +213,29 @@ def score_pairs(
     cutoff, kept_scores, kept_pairs, buffered = _FLOOR, [], [], 0
     genuine = np.empty(gi.size, dtype=np.float32)
     histogram = np.zeros(n_bins, dtype=np.int64)
-    for i0, i1 in row_blocks(n, block_bytes):
-        rows = i1 - i0
-        block = emb[i0:i1] @ probe[i0:].T  # block[r, c] = score of images (i0 + r, i0 + c)
+    blocks = row_blocks(n, block_bytes)
+    cells = max((i1 - i0) * (n - i0) for i0, i1 in blocks)
+    buffers = np.empty(cells, np.float32), np.empty(cells, np.float32), np.empty(cells, np.intp), np.empty(cells, bool)
+    for i0, i1 in blocks:
+        rows, cols = i1 - i0, n - i0
+        block, scratch, bins, mask = (buffer[: rows * cols].reshape(rows, cols) for buffer in buffers)
+        np.matmul(emb[i0:i1], probe[i0:].T, out=block)  # block[r, c] = score of images (i0 + r, i0 + c)
         lo, hi = np.searchsorted(gi, (i0, i1))
         r, c = gi[lo:hi] - i0, gj[lo:hi] - i0
         genuine[lo:hi] = block[r, c]
         block[r, c] = _SENTINEL
         block[:, :rows][np.tri(rows, dtype=bool)] = _SENTINEL  # j <= i: not a pair, or scored in the other order
-        histogram += np.bincount(score_bins(block, n_bins).ravel(), minlength=n_bins)
+        histogram += np.bincount(score_bins(block, n_bins, scratch, bins).ravel(), minlength=n_bins)
         histogram[0] -= r.size + rows * (rows + 1) // 2
-        rr, cc = np.nonzero(block > cutoff)
-        kept_scores.append(block[rr, cc])
+        np.greater(block, cutoff, out=mask)
+        if np.count_nonzero(mask) > 2 * keep:  # this block alone outnumbers the kept (the first one does): cut it
+            cutoff = np.partition(block.ravel(), block.size - keep)[block.size - keep]
+            np.greater(block, cutoff, out=mask)
+        survivors = np.flatnonzero(mask)
+        rr, cc = np.divmod(survivors, cols)
+        kept_scores.append(block.ravel()[survivors])
         kept_pairs.append(np.stack((rr + i0, cc + i0), axis=1).astype(np.int32))
-        buffered += rr.size
+        buffered += survivors.size
         if buffered > 2 * keep:
             kept_scores, kept_pairs, cutoff = _merge(kept_scores, kept_pairs, keep, cutoff)
             buffered = kept_scores[0].size
@@ -240,44 +261,70 @@ def impostor_weight(counts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return (total * total - (counts * counts) @ (sizes * sizes)) // 2
 
 
+def _last_positive_before(counts: np.ndarray, ia: np.ndarray, ib: np.ndarray, rows: np.ndarray,
+                          ends: np.ndarray) -> np.ndarray:
+    """Per (replicate row, end): the last kept index below ``end`` whose pair weighs > 0 there, else -1."""
+    found = np.full(rows.size, -1)
+    todo, width = np.flatnonzero(ends > 0), 64
+    while todo.size:
+        positions = ends[todo, None] - 1 - np.arange(width)
+        valid = positions >= 0
+        at = np.maximum(positions, 0)
+        who = rows[todo, None]
+        positive = valid & (counts[who, ia[at]] * counts[who, ib[at]] > 0)
+        hit = positive.any(axis=1)
+        found[todo[hit]] = positions[hit, positive[hit].argmax(axis=1)]
+        todo, width = todo[~hit & valid[:, -1]], 2 * width  # not found and not at the start yet: look further
+    return found
+
+
 def replicate_operating_points(
     scores: PairScores, counts: np.ndarray, fmr_targets: tuple[float, ...] = FMR_TARGETS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Threshold, FNMR and coverage per replicate and target for identity draw counts (R, n_identities).
 
-    A replicate is covered at a target when its (k+1)-th weighted impostor lies among the kept ones (then
-    its threshold is exact); uncovered cells, and replicates without genuine weight, hold NaN.
+    The kept impostors are walked once in descending order, in segments, with each replicate's running
+    weighted count; a replicate is covered at a target when its (k+1)-th weighted impostor lies among the kept
+    ones (then its threshold is exact). Uncovered cells, and replicates without genuine weight, hold NaN.
     """
-    counts = np.asarray(counts, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int32)
+    n_rep, n_targets = counts.shape[0], len(fmr_targets)
     desc = scores.impostor
-    starts = np.r_[0, np.flatnonzero(np.diff(desc)) + 1]  # tie groups of the kept scores
-    values = desc[starts]
     ia, ib = scores.identity[scores.impostor_pairs[:, 0]], scores.identity[scores.impostor_pairs[:, 1]]
-    group_weight = np.add.reduceat(counts[:, ia] * counts[:, ib], starts, axis=1)
-    cumulative = np.cumsum(group_weight, axis=1)
-    last_positive = np.maximum.accumulate(np.where(group_weight > 0, np.arange(values.size), -1), axis=1)
-    genuine_order = np.argsort(scores.genuine, kind="stable")
-    genuine_sorted = scores.genuine[genuine_order]
-    genuine_below = np.cumsum(counts[:, scores.genuine_identity[genuine_order]], axis=1)
-    genuine_below = np.concatenate((np.zeros((counts.shape[0], 1), dtype=np.int64), genuine_below), axis=1)
-    genuine_total = genuine_below[:, -1]
-    weight = impostor_weight(counts, scores.sizes)
-    rows = np.arange(counts.shape[0])
-    shape = (counts.shape[0], len(fmr_targets))
-    thresholds, fnmr, covered = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, dtype=bool)
-    for t, rate in enumerate(fmr_targets):
-        allowed = allowed_count(rate, weight)
-        first_over = np.count_nonzero(cumulative <= allowed[:, None], axis=1)  # group of the (k+1)-th
-        covered[:, t] = first_over < values.size
-        group = np.minimum(first_over, values.size - 1)
-        previous = np.where(first_over > 0, last_positive[rows, np.maximum(first_over - 1, 0)], -1)
-        threshold = np.where(previous >= 0, values[np.maximum(previous, 0)],
-                             np.nextafter(values[group], np.float32(np.inf)))
-        below = genuine_below[rows, np.searchsorted(genuine_sorted, threshold.astype(np.float32), side="left")]
-        ok = covered[:, t] & (genuine_total > 0)
-        thresholds[ok, t] = threshold[ok]
-        fnmr[ok, t] = below[ok] / genuine_total[ok]
-    return thresholds, fnmr, covered
+    new_value = np.r_[True, desc[1:] != desc[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_value, np.arange(desc.size), 0))
+    weight = impostor_weight(counts.astype(np.int64), scores.sizes)
+    allowed = np.stack([allowed_count(rate, weight) for rate in fmr_targets], axis=1)  # (R, T)
+    crossing = np.full((n_rep, n_targets), -1)  # kept index of each replicate's (k+1)-th weighted impostor
+    running = np.zeros(n_rep, dtype=np.int64)
+    segment = max(1, BOOTSTRAP_CELLS // n_rep)
+    by_identity = counts.T.astype(np.int64)  # (n_identities, R): a kept pair's weights are two row gathers
+    for s0 in range(0, desc.size, segment):
+        cumulative = np.cumsum(by_identity[ia[s0 : s0 + segment]] * by_identity[ib[s0 : s0 + segment]], axis=0)
+        cumulative += running
+        for t in range(n_targets):
+            rows = np.flatnonzero((crossing[:, t] < 0) & (cumulative[-1] > allowed[:, t]))
+            crossing[rows, t] = s0 + np.count_nonzero(cumulative[:, rows] <= allowed[rows, t], axis=0)
+        running = cumulative[-1]
+        if (crossing >= 0).all():
+            break
+    covered = crossing >= 0
+    rows, cols = np.nonzero(covered)
+    pivot = crossing[rows, cols]
+    previous = _last_positive_before(counts, ia, ib, rows, group_start[pivot])
+    thresholds = np.full((n_rep, n_targets), np.nan, dtype=np.float32)
+    thresholds[rows, cols] = np.where(previous >= 0, desc[np.maximum(previous, 0)],
+                                      np.nextafter(desc[pivot], np.float32(np.inf)))
+    order = np.lexsort((scores.genuine, scores.genuine_identity))
+    genuine, genuine_identity = scores.genuine[order], scores.genuine_identity[order]
+    bounds = np.searchsorted(genuine_identity, np.arange(scores.sizes.size + 1))
+    below = np.zeros((n_rep, n_targets), dtype=np.int64)  # weighted genuine pairs below each threshold
+    for a in np.flatnonzero(np.diff(bounds)):
+        below += counts[:, a, None] * np.searchsorted(genuine[bounds[a] : bounds[a + 1]], thresholds, side="left")
+    genuine_weight = counts.astype(np.int64) @ (scores.sizes * (scores.sizes - 1) // 2)
+    ok = covered & (genuine_weight[:, None] > 0)
+    fnmr = np.where(ok, below / np.maximum(genuine_weight, 1)[:, None], np.nan)
+    return np.where(ok, thresholds, np.nan), fnmr, covered
 
 
 @dataclass(frozen=True)
@@ -396,14 +443,9 @@ def operating_points(
         rng = np.random.default_rng(seed)
         n_id = scores.sizes.size
         draws = rng.integers(0, n_id, size=(replicates, n_id), dtype=np.int32)
-        chunk = max(1, BOOTSTRAP_CELLS // (scores.impostor.size + scores.genuine.size))
-        fnmr = np.empty((replicates, len(fmr_targets)))
-        covered = np.empty((replicates, len(fmr_targets)), dtype=bool)
-        for r0 in range(0, replicates, chunk):
-            part = draws[r0 : r0 + chunk]
-            offsets = (part + n_id * np.arange(part.shape[0])[:, None]).ravel()
-            counts = np.bincount(offsets, minlength=part.size).reshape(part.shape)
-            _, fnmr[r0 : r0 + chunk], covered[r0 : r0 + chunk] = replicate_operating_points(scores, counts, fmr_targets)
+        offsets = (draws + n_id * np.arange(replicates)[:, None]).ravel()
+        counts = np.bincount(offsets, minlength=draws.size).reshape(draws.shape)
+        _, fnmr, covered = replicate_operating_points(scores, counts, fmr_targets)
         tail = 100 * (1 - level) / 2
         for t, rate in enumerate(fmr_targets):
             uncovered = int(np.count_nonzero(~covered[:, t]))
