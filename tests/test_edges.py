@@ -222,12 +222,17 @@ def test_index_property_and_json_take_a_bom_and_crlf(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- SIGTERM
-def test_sigterm_ends_a_run_as_ctrl_c_does_and_it_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("how", "workers"), [("--term-at-step", "0"), ("--term-group-at-step", "2")],
+                         ids=["process", "process-group-with-loader-workers"])
+def test_sigterm_ends_a_run_as_ctrl_c_does_and_it_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str,
+                                                          workers: str) -> None:
     data = make_faces(tmp_path / "faces")
     run = tmp_path / "run"
     # 32 images, batch 8: 4 steps an epoch, 8 in all; checkpoints at steps 3 and 6; SIGTERM after step 5
-    process = subprocess.run([sys.executable, str(HELPER), "--term-at-step", "5", "train", *TRAIN, "--data", str(data),
-                              "--out", str(run)], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    args = [*TRAIN[: TRAIN.index("--workers") + 1], workers, *TRAIN[TRAIN.index("--workers") + 2 :]]
+    process = subprocess.run([sys.executable, str(HELPER), how, "5", "train", *args, "--data", str(data),
+                              "--out", str(run)], capture_output=True, text=True, timeout=120, check=False,
+                             start_new_session=True)  # fmt: skip
     assert process.returncode == 143, process.stderr
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: terminated (SIGTERM)"), process.stderr

@@ -72,15 +72,21 @@ def write_pairs_csv(root: Path, identities: int = 4, per_identity: int = 8) -> P
 
 
 def _script_callbacks(argv: list[str]) -> tuple[list, list[str]]:
-    """Leading ``--kill-at-step N`` / ``--term-at-step N`` / ``--dump-weights DIR`` options -> engine callbacks,
-    rest of argv (kill: SIGKILL, term: SIGTERM, each sent to itself after that step)."""
+    """Leading ``--kill-at-step N`` / ``--term-at-step N`` / ``--term-group-at-step N`` / ``--dump-weights DIR``
+    options -> engine callbacks, rest of argv (kill: SIGKILL, term: SIGTERM, each sent to itself, or to its process
+    group, after that step)."""
     import os
     import signal
 
     callbacks = []
-    while argv and argv[0] in ("--kill-at-step", "--term-at-step", "--dump-weights"):
+    while argv and argv[0] in ("--kill-at-step", "--term-at-step", "--term-group-at-step", "--dump-weights"):
         option, value, argv = argv[0], argv[1], argv[2:]
-        if option in ("--kill-at-step", "--term-at-step"):
+        if option == "--term-group-at-step":  # SIGTERM to the whole process group (data loader workers too)
+            def term_group(engine, step, at=int(value)):
+                if step == at:
+                    os.killpg(os.getpgid(0), signal.SIGTERM)
+            callbacks.append(term_group)
+        elif option in ("--kill-at-step", "--term-at-step"):
             def kill(engine, step, at=int(value), sig=signal.SIGKILL if option == "--kill-at-step" else signal.SIGTERM):
                 if step == at:
                     os.kill(os.getpid(), sig)
