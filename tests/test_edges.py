@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_resume import loss_column, tensors
 from train_helpers import TINY, make_faces, tiny_spec, write_pairs_csv
 from typer.testing import CliRunner
 
@@ -27,6 +28,7 @@ from facebench.fileio import foreign_file, read_json, write_json_atomic
 from facebench.models import registry
 from facebench.runlock import LOCK_NAME
 from facebench.train.logs import CsvLog
+from facebench.train.config import TrainConfig
 from facebench.train.run import resume_config, train
 
 HELPER = Path(__file__).resolve().parent / "train_helpers.py"
@@ -237,15 +239,26 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_and_it_resumes(tmp_path: Path, monkey
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: terminated (SIGTERM)"), process.stderr
     assert not (run / LOCK_NAME).exists() and no_temp_files(run)
-    assert load_checkpoint(run / "checkpoint.pt")["extra"]["training"]["step"] == 3
+    # the step it was in was finished and checkpointed (the periodic checkpoint was at step 3)
+    assert load_checkpoint(run / "checkpoint.pt")["extra"]["training"]["step"] == 5
 
     monkeypatch.setitem(registry._REGISTRY, TINY, tiny_spec())
     threads = torch.get_num_threads()
     try:
         train(resume_config(run, {}), resume=True, progress=False)
+        if workers == "0":  # ... and the resumed run ends bit-identical to one never stopped
+            whole = tmp_path / "whole"
+            train(TrainConfig(model=TINY, data=str(data), out=str(whole), embedding_size=16, epochs=2, batch_size=8,
+                              workers=0, threads=1, log_every=1, checkpoint_every=3, warmup_epochs=0.5, seed=7),
+                  progress=False)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
-    assert load_checkpoint(run / "checkpoint.pt")["extra"]["training"]["step"] == 8
+    got = load_checkpoint(run / "checkpoint.pt")
+    assert got["extra"]["training"]["step"] == 8
+    if workers == "0":
+        want, have = tensors(load_checkpoint(whole / "checkpoint.pt")), tensors(got)
+        assert want.keys() == have.keys() and all(torch.equal(want[k], have[k]) for k in want)
+        assert loss_column(run / "metrics.csv") == loss_column(whole / "metrics.csv")
 
 
 def test_the_sigterm_handler_is_only_there_while_a_command_runs() -> None:

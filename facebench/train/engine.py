@@ -19,12 +19,17 @@ CUDA only), channels_last, gradient clipping, metrics.csv (means over ``log_ever
 steps, averaged over processes), a non-finite loss check at each log row, checkpoints,
 in-loop validation with best.pt, a Rich progress bar and TensorBoard when installed.
 Rank 0 alone writes the run folder. On a CPU, a run killed and resumed from its
-checkpoint ends bit-identical to an uninterrupted one (same thread count).
+checkpoint ends bit-identical to an uninterrupted one (same thread count). SIGTERM (a
+scheduler, ``docker stop``) to a one-process run finishes the step, checkpoints it, then
+stops (``StopAtStepEnd``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +66,55 @@ from facebench.train.state import (
 )
 
 MODEL_KEY = "model"  # the module saved as the checkpoint's model (verified, profiled, distilled from)
+
+
+class StopAtStepEnd:
+    """SIGTERM while one process trains: finish the step, write checkpoint.pt at it, then stop as the handler that
+    was there would (facebench's CLI: one line, exit 143), so a run a scheduler stops resumes where it stopped.
+
+    During validation, or with several processes (whose steps would have to agree on where to stop), the signal
+    acts at once, as Ctrl-C does: the last checkpoint written is the one to resume from.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = (enabled and threading.current_thread() is threading.main_thread()
+                        and signal.getsignal(signal.SIGTERM) != signal.SIG_IGN)
+        self.requested: tuple[int, Any] | None = None
+        self.immediate = False  # validating: stop at once
+        self._pid = os.getpid()
+        self._previous: Any = None
+
+    def __enter__(self) -> StopAtStepEnd:
+        if self.enabled:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGTERM, self._previous)
+            self.enabled = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:  # a forked data loader worker: die quietly, as by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        # the same SIGTERM sent to the process group ends the loader's workers; torch's SIGCHLD handler would raise
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.requested = (signum, frame)
+        if self.immediate:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Hand the signal to the handler that was there before (Terminated from facebench's CLI)."""
+        signum, frame = self.requested or (signal.SIGTERM, None)
+        previous = self._previous
+        self.__exit__()
+        self.requested = None
+        if callable(previous):
+            previous(signum, frame)  # returns only if that handler lets the run go on
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signum)
 
 
 class Step:
@@ -426,6 +480,15 @@ class Engine:
         self.last_metrics = row
         return row
 
+    def _stop(self, stop: StopAtStepEnd, window: dict[str, torch.Tensor], count: int, started: float, epoch: int,
+              metrics: CsvLog, tensorboard: TensorBoard) -> None:
+        """SIGTERM came during this step: its metrics and a checkpoint at it are written, then the signal acts."""
+        if count:
+            self._flush(window, count, started, epoch, metrics, tensorboard)
+        if self.last_checkpoint_step != self.step:
+            self.save_checkpoint()
+        stop.deliver()
+
     def _validate(self, epoch: int, val_log: CsvLog, tensorboard: TensorBoard) -> None:
         if self.validator is not None and self.dist.is_main:
             values = self.validator(self.model, self.step, epoch)
@@ -487,11 +550,23 @@ class Engine:
         epoch = self.step // self.steps_per_epoch
         with Progress(*columns, console=self.console, disable=not self.show_progress) as bar:
             task = bar.add_task("train", total=self.total_steps, completed=self.step, speed="", loss="")
+            stop = StopAtStepEnd(enabled=self.dist.world_size == 1)
             try:
+                stop.__enter__()
                 for epoch in range(self.step // self.steps_per_epoch, cfg.epochs):
                     self.sampler.set_epoch(epoch, self.step - epoch * self.steps_per_epoch)
                     bar.update(task, description=f"epoch {epoch + 1}/{cfg.epochs}")
-                    for images, labels, indices in self.loader:
+                    batches = iter(self.loader)
+                    while True:
+                        try:
+                            images, labels, indices = next(batches)
+                        except StopIteration:
+                            break
+                        except Exception:  # the loader's workers ended by the same SIGTERM: stop at this step
+                            if stop.requested is None:
+                                raise
+                            self._stop(stop, window, count, started, epoch, metrics, tensorboard)
+                            raise
                         logged = self._train_step(images, labels, indices, epoch)
                         for name, value in logged.items():
                             window[name] = window[name] + value if name in window else value
@@ -511,7 +586,11 @@ class Engine:
                                                    f" loss {row['loss']:.4f} lr {row['lr']:.4g}"
                                                    f" {row['samples_per_s']:.1f} img/s", highlight=False)
                         if want_val:
+                            if stop.requested is not None:  # no checkpoint at a step whose validation did not run:
+                                stop.deliver()              # the resumed run does both again
+                            stop.immediate = True
                             self._validate(epoch, val_log, tensorboard)
+                            stop.immediate = False
                         if want_ckpt:
                             self.save_checkpoint()
                         if flush:  # the next window times training only
@@ -519,7 +598,10 @@ class Engine:
                         bar.update(task, completed=self.step)
                         for callback in self.callbacks:
                             callback(self, self.step)
+                        if stop.requested is not None:
+                            self._stop(stop, window, count, started, epoch, metrics, tensorboard)
             finally:
+                stop.__exit__()
                 tensorboard.close()
         return FitResult(self.step, epoch, self.last_metrics, self.best, time.perf_counter() - run_started)
 
