@@ -58,12 +58,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates for the LFW-size set")
     parser.add_argument("--large", type=int, default=100_000, help="embeddings in the large run (0: skip)")
-    parser.add_argument("--large-replicates", type=int, default=0, help="bootstrap replicates in the large run")
+    parser.add_argument("--large-replicates", type=int, default=1000, help="bootstrap replicates in the large run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: 600 exact, 1,000 LFW-like, 5,000 large")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "all_pairs")
     args = parser.parse_args()
     if args.quick:
-        args.exact, args.replicates, args.large = 600, 100, min(args.large, 5000)
+        args.exact, args.replicates, args.large, args.large_replicates = 600, 100, min(args.large, 5000), 100
     return args
 
 
@@ -147,7 +147,8 @@ def exactness(n: int, dim: int, rng: np.random.Generator) -> list[dict[str, Any]
             worst = max((abs(points[r][0] - brute[r][0]) for r in exact_rates), default=0.0)
             rows.append({"embeddings": "2^-11 grid" if grid else "plain float32", "n": n, "dim": dim,
                          "block_mib": round(block_bytes / MIB, 2), "n_kept": int(scores.impostor.size),
-                         "exact_targets": ",".join(f"{r:g}" for r in exact_rates), **checks, "max_threshold_diff": float(worst)})  # fmt: skip
+                         "exact_targets": ",".join(f"{r:g}" for r in exact_rates), **checks,
+                         "max_threshold_diff": float(worst)})  # fmt: skip
     return rows
 
 

@@ -47,12 +47,13 @@ BOOTSTRAP_RULE = (
     "interval of the replicates' FNMR."
 )
 DEFAULT_BLOCK_BYTES = 256 * 2**20  # working set of one block of scores
-DEFAULT_MAX_KEPT = 8_000_000  # impostor scores kept exactly, at most (12 bytes each, twice during a merge)
+DEFAULT_MAX_KEPT = 8_000_000  # impostor scores kept exactly, at most (12 bytes each; see memory_bound_bytes)
 DEFAULT_BINS = 20_000  # impostor histogram on [-1, 1]: bins of width 1e-4 cosine
 KEPT_MARGIN = 2.0  # keep 2 x max FMR x N impostors, so bootstrap replicates' tails stay inside the kept ones
 BYTES_PER_BLOCK_SCORE = 24  # buffers: score and scaled score float32, bin intp, mask; a partition copy, the j <= i mask
 BYTES_PER_KEPT = 12  # score float32 + two int32 image indices
-BOOTSTRAP_CELLS = 4_000_000  # replicate x kept-score cells computed at once (about 100 MB)
+BOOTSTRAP_CHUNK = 250  # replicates drawn and walked together
+BOOTSTRAP_CELLS = 2_000_000  # replicate x kept-score cells computed at once (two int16 buffers, 8 MB)
 _FLOOR = np.float32(-2.0)  # below every cosine: the cut-off while every impostor is kept
 _SENTINEL = np.float32(-3.0)  # written over genuine and lower-triangle cells of a block
 
@@ -113,7 +114,8 @@ def check_embeddings(
             raise FacebenchError(f"the {name} contain NaN or infinite values; the model output is broken")
         error = np.abs(np.linalg.norm(array, axis=1) - 1)
         if error.max() > 1e-3:
-            raise FacebenchError(f"the {name} must be L2-normalised; row {int(np.argmax(error))} is off by {error.max():.3g}")
+            row = int(np.argmax(error))
+            raise FacebenchError(f"the {name} must be L2-normalised; row {row}'s norm is off by {error[row]:.3g}")
     _, identity, sizes = np.unique(labels, return_inverse=True, return_counts=True)
     return emb, probe, identity.astype(np.intp), sizes.astype(np.int64)
 
@@ -284,8 +286,9 @@ def replicate_operating_points(
     """Threshold, FNMR and coverage per replicate and target for identity draw counts (R, n_identities).
 
     The kept impostors are walked once in descending order, in segments, with each replicate's running
-    weighted count; a replicate is covered at a target when its (k+1)-th weighted impostor lies among the kept
-    ones (then its threshold is exact). Uncovered cells, and replicates without genuine weight, hold NaN.
+    weighted count (a segment's cumulative sums only for the replicates whose crossing it holds); a
+    replicate is covered at a target when its (k+1)-th weighted impostor lies among the kept ones (then its
+    threshold is exact). Uncovered cells, and replicates without genuine weight, hold NaN.
     """
     counts = np.asarray(counts, dtype=np.int32)
     n_rep, n_targets = counts.shape[0], len(fmr_targets)
@@ -296,16 +299,22 @@ def replicate_operating_points(
     weight = impostor_weight(counts.astype(np.int64), scores.sizes)
     allowed = np.stack([allowed_count(rate, weight) for rate in fmr_targets], axis=1)  # (R, T)
     crossing = np.full((n_rep, n_targets), -1)  # kept index of each replicate's (k+1)-th weighted impostor
-    running = np.zeros(n_rep, dtype=np.int64)
+    small = counts.max(initial=0) <= 181  # every product c_a x c_b fits int16 (a count above 181 never happens)
+    by_identity = np.ascontiguousarray(counts.T, dtype=np.int16 if small else np.int64)  # rows gather fast
     segment = max(1, BOOTSTRAP_CELLS // n_rep)
-    by_identity = counts.T.astype(np.int64)  # (n_identities, R): a kept pair's weights are two row gathers
+    first, second = (np.empty((segment, n_rep), by_identity.dtype) for _ in range(2))  # reused, no page faults
+    running = np.zeros(n_rep, dtype=np.int64)
     for s0 in range(0, desc.size, segment):
-        cumulative = np.cumsum(by_identity[ia[s0 : s0 + segment]] * by_identity[ib[s0 : s0 + segment]], axis=0)
-        cumulative += running
+        size = min(segment, desc.size - s0)
+        weights = np.take(by_identity, ia[s0 : s0 + size], axis=0, out=first[:size], mode="clip")
+        weights *= np.take(by_identity, ib[s0 : s0 + size], axis=0, out=second[:size], mode="clip")
+        total = running + weights.sum(axis=0, dtype=np.int64)
         for t in range(n_targets):
-            rows = np.flatnonzero((crossing[:, t] < 0) & (cumulative[-1] > allowed[:, t]))
-            crossing[rows, t] = s0 + np.count_nonzero(cumulative[:, rows] <= allowed[rows, t], axis=0)
-        running = cumulative[-1]
+            rows = np.flatnonzero((crossing[:, t] < 0) & (total > allowed[:, t]))
+            if rows.size:  # the (k+1)-th weighted impostor of these replicates lies in this segment
+                cumulative = np.cumsum(weights[:, rows].T, axis=1, dtype=np.int64) + running[rows, None]
+                crossing[rows, t] = s0 + np.count_nonzero(cumulative <= allowed[rows, t, None], axis=1)
+        running = total
         if (crossing >= 0).all():
             break
     covered = crossing >= 0
@@ -315,12 +324,17 @@ def replicate_operating_points(
     thresholds = np.full((n_rep, n_targets), np.nan, dtype=np.float32)
     thresholds[rows, cols] = np.where(previous >= 0, desc[np.maximum(previous, 0)],
                                       np.nextafter(desc[pivot], np.float32(np.inf)))
-    order = np.lexsort((scores.genuine, scores.genuine_identity))
-    genuine, genuine_identity = scores.genuine[order], scores.genuine_identity[order]
-    bounds = np.searchsorted(genuine_identity, np.arange(scores.sizes.size + 1))
-    below = np.zeros((n_rep, n_targets), dtype=np.int64)  # weighted genuine pairs below each threshold
-    for a in np.flatnonzero(np.diff(bounds)):
-        below += counts[:, a, None] * np.searchsorted(genuine[bounds[a] : bounds[a + 1]], thresholds, side="left")
+    order = np.argsort(scores.genuine, kind="stable")
+    genuine_identity = scores.genuine_identity[order]
+    positions = np.searchsorted(scores.genuine[order], thresholds, side="left")  # genuine pairs below each
+    below = np.zeros((n_rep, n_targets), dtype=np.int64)  # their weight: per replicate, a running sum
+    running = np.zeros(n_rep, dtype=np.int64)
+    segment = max(1, BOOTSTRAP_CELLS // n_rep)
+    for g0 in range(0, genuine_identity.size, segment):
+        part = np.cumsum(counts[:, genuine_identity[g0 : g0 + segment]], axis=1, dtype=np.int64)
+        r, t = np.nonzero((positions > g0) & (positions <= g0 + part.shape[1]))
+        below[r, t] = running[r] + part[r, positions[r, t] - 1 - g0]
+        running += part[:, -1]
     genuine_weight = counts.astype(np.int64) @ (scores.sizes * (scores.sizes - 1) // 2)
     ok = covered & (genuine_weight[:, None] > 0)
     fnmr = np.where(ok, below / np.maximum(genuine_weight, 1)[:, None], np.nan)
@@ -339,7 +353,7 @@ class OperatingPoint:
     fnmr: float | None  # fraction of genuine scores < threshold
     lo: float | None  # percentile interval of the bootstrap; None without one, from the histogram or uncovered
     hi: float | None
-    uncovered: int  # bootstrap replicates whose threshold fell below the kept impostors
+    uncovered: int  # bootstrap replicates whose threshold fell below the kept impostors (0 without a bootstrap)
 
 
 @dataclass(frozen=True)
@@ -439,21 +453,25 @@ def operating_points(
     """FNMR and threshold per FMR target, EER, DET points and (``replicates`` > 0) bootstrap intervals."""
     estimates = {rate: _point_estimate(scores, rate) for rate in fmr_targets}
     intervals: dict[float, tuple[float | None, float | None, int]] = {rate: (None, None, 0) for rate in fmr_targets}
-    if replicates > 0:
+    exact = tuple(rate for rate in fmr_targets if estimates[rate][1] == "impostors")  # the others get no interval
+    if replicates > 0 and exact:
         rng = np.random.default_rng(seed)
         n_id = scores.sizes.size
-        draws = rng.integers(0, n_id, size=(replicates, n_id), dtype=np.int32)
-        offsets = (draws + n_id * np.arange(replicates)[:, None]).ravel()
-        counts = np.bincount(offsets, minlength=draws.size).reshape(draws.shape)
-        _, fnmr, covered = replicate_operating_points(scores, counts, fmr_targets)
+        fnmr = np.empty((replicates, len(exact)))
+        covered = np.empty((replicates, len(exact)), dtype=bool)
+        for r0 in range(0, replicates, BOOTSTRAP_CHUNK):  # fixed chunks: the draws depend on the seed alone
+            draws = rng.integers(0, n_id, size=(min(BOOTSTRAP_CHUNK, replicates - r0), n_id), dtype=np.int32)
+            counts = np.bincount((draws + n_id * np.arange(draws.shape[0])[:, None]).ravel(), minlength=draws.size)
+            _, fnmr[r0 : r0 + draws.shape[0]], covered[r0 : r0 + draws.shape[0]] = replicate_operating_points(
+                scores, counts.reshape(draws.shape), exact)
         tail = 100 * (1 - level) / 2
-        for t, rate in enumerate(fmr_targets):
+        for t, rate in enumerate(exact):
             uncovered = int(np.count_nonzero(~covered[:, t]))
-            if estimates[rate][1] == "impostors" and uncovered == 0:
+            if uncovered:
+                intervals[rate] = (None, None, uncovered)
+            else:
                 lo, hi = np.nanpercentile(fnmr[:, t], (tail, 100 - tail))
                 intervals[rate] = (float(lo), float(hi), 0)
-            elif estimates[rate][1] is not None:
-                intervals[rate] = (None, None, uncovered)
     points = {}
     for rate in fmr_targets:
         threshold, source, fnmr_value = estimates[rate]
