@@ -12,13 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from facebench.data.degrade import Degradation, degraded_name
 from facebench.data.folder_set import FolderSet
-from facebench.eval.embed import CachedEmbedder
 from facebench.eval import identification, operating_points, plots
+from facebench.eval.embed import CachedEmbedder
 from facebench.eval.identification import IdentificationResult, evaluate_identification
-from facebench.eval.operating_points import AllPairsResult, evaluate_all_pairs
+from facebench.eval.operating_points import AllPairsResult, PairScores, score_pairs
+from facebench.eval.paired_points import pair_scores_name, save_pair_scores
 from facebench.eval.plots import DetCurve
 from facebench.modelspec import ResolvedModel
 
@@ -33,6 +35,7 @@ class ScoredFolders:
     folders: FolderSet
     operating: AllPairsResult
     identification: IdentificationResult
+    scores: PairScores  # what paired comparisons with another run need (saved as pairs_<set>.npz)
     wall_s: float
     degrade: Degradation | None = None
 
@@ -55,10 +58,11 @@ def score_folder_sets(
             name = degraded_name(folders.name, degrade)
             probes = None if degrade is None else embed(folders.images, description=f"embedding {name}",
                                                         degrade=degrade)  # fmt: skip
-            operating = evaluate_all_pairs(emb, folders.labels, probes, replicates=bootstrap, seed=seed)
+            pair_scores = score_pairs(emb, folders.labels, probes)
+            operating = operating_points.operating_points(pair_scores, replicates=bootstrap, seed=seed)
             identification = evaluate_identification(emb, folders.labels, probe_emb=probes)
-            scored.append(ScoredFolders(name, folders, operating, identification, time.perf_counter() - start,
-                                        degrade))  # fmt: skip
+            scored.append(ScoredFolders(name, folders, operating, identification, pair_scores,
+                                        time.perf_counter() - start, degrade))  # fmt: skip
             start = time.perf_counter()
     return scored
 
@@ -102,6 +106,14 @@ def folder_meta(folders: Sequence[ScoredFolders]) -> dict[str, object]:
                                     "open_set": identification.OPEN_SET_RULE},
         "degradations": {item.name: item.degrade.describe() for item in folders if item.degrade is not None},
     }
+
+
+def save_folder_scores(folders: Sequence[ScoredFolders], out: Path) -> list[Path]:
+    """Each folder set's pairs_<set>.npz (genuine scores and top impostors) for later paired comparisons."""
+    paths = [out / pair_scores_name(item.name) for item in folders]
+    for item, path in zip(folders, paths, strict=True):
+        save_pair_scores(path, item.scores)
+    return paths
 
 
 def plot_det(folders: Sequence[ScoredFolders], path: Path, model_label: str) -> None:

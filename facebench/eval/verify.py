@@ -21,7 +21,15 @@ from facebench.data.degrade import Degradation, degraded_name
 from facebench.deploy import DeployedModel
 from facebench.errors import FacebenchError
 from facebench.eval.embed import CachedEmbedder
-from facebench.eval.folder_verify import DET_PLOT, ScoredFolders, folder_meta, folder_result, folder_row, plot_det
+from facebench.eval.folder_verify import (
+    DET_PLOT,
+    ScoredFolders,
+    folder_meta,
+    folder_result,
+    folder_row,
+    plot_det,
+    save_folder_scores,
+)
 from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
 from facebench.eval.verification import (
     DEFAULT_N_FOLDS,
@@ -282,7 +290,7 @@ def write_outputs(
     paths = RunFolder(out).write_verify(rows + folder_rows, title=f"facebench verify: {resolved.label}", meta=meta)
     if folders:
         plot_det(folders, out / DET_PLOT, resolved.label)
-        paths.append(out / DET_PLOT)
+        paths += [out / DET_PLOT, *save_folder_scores(folders, out)]
     if not scored:
         return paths
     write_scores_csv(out / SCORES, scored, resolved.label)

@@ -6,17 +6,25 @@ files, and writes into ``out``: compression.md/.csv (LFW accuracy and TAR@FAR=1e
 difference to the original, size on disk, latency at each profiled batch and the speed-up over
 the original at that batch), table2.md/.csv (every profile row, runtime and precision named),
 figure_deploy.png/.svg (accuracy against batch-1 latency), results.json (for ``facebench
-check``) and summary.md. Nothing is recomputed: every number is read from those files.
+check``) and summary.md. Nothing is recomputed: every number is read from those files, except the paired
+FNMR differences, bootstrapped from each variant's saved all-pairs scores (``pairs_<set>.npz``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from facebench.errors import FacebenchError
+from facebench.eval.paired_points import (
+    PAIRED_RULE,
+    PairedPoint,
+    load_pair_scores,
+    pair_scores_name,
+    paired_points,
+)
 from facebench.eval.plots import _pyplot
 from facebench.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
 from facebench.report.markdown import text_table
@@ -140,24 +148,48 @@ def compression_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]
 
 
 def operating_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(CSV rows, Markdown rows) of the operating-point table: one per variant and all-pairs set, with the FNMR
-    difference to the original on the same set (pp) where the variant is one of the original's."""
+    """(CSV rows, Markdown rows) of the operating-point table: one per variant and all-pairs set; a variant of the
+    original gets the paired FNMR differences to it on the same set (facebench.eval.paired_points) where both
+    folders hold the set's saved scores."""
     original = next((v for v in variants if v.info["role"] == ORIGINAL), None)
-    base = {row["set"]: operating_record(row) for row in (original.operating_rows if original else [])}
     csv_rows, md_rows = [], []
     for variant in variants:
-        same_model = original is not None and variant.info["role"] in (ORIGINAL, VARIANT_OF_ORIGINAL)
+        paired = original is not None and variant is not original and variant.info["role"] == VARIANT_OF_ORIGINAL
         for row in variant.operating_rows:
             record = {"variant": variant.info["name"], "title": variant.info["title"], **operating_record(row)}
             md = {"variant": variant.info["title"], **operating_cells(row)}
+            points = paired_with(original, variant, row["set"]) if paired else []
+            for point in points:
+                record |= {f"{key}_fmr_{point.fmr}": value for key, value in asdict(point).items() if key != "fmr"}
             for fmr in REPORTED_FMRS:
-                key = f"fnmr_fmr_{fmr}_pct"
-                ref = base.get(row["set"], {}).get(key, math.nan) if same_model else math.nan
-                record[f"delta_fnmr_fmr_{fmr}_pp"] = record[key] - ref
-                md[f"Δ FNMR@{fmr} pp"] = _cell(record[key] - ref, 2, signed=True)
+                point = next((p for p in points if p.fmr == fmr), None)
+                md[f"Δ FNMR@{fmr} own t, pp"] = _paired_cell(point, "own") if point else "-"
+            point = next((p for p in points if p.fmr == REPORTED_FMRS[-1]), None)
+            md[f"Δ FNMR@{REPORTED_FMRS[-1]} at original's t, pp"] = _paired_cell(point, "reference") if point else "-"
+            md["FMR at original's t"] = "-" if point is None else _cell(point.fmr_at_reference_threshold, 7)
             csv_rows.append(record)
             md_rows.append(md)
     return csv_rows, md_rows
+
+
+def paired_with(original: VariantResult, variant: VariantResult, set_name: str) -> list[PairedPoint]:
+    """The variant against the original on one all-pairs set, from their saved scores; none when either folder
+    lacks them (a verification older than the paired comparison)."""
+    paths = [v.path / pair_scores_name(set_name) for v in (original, variant)]
+    if not all(path.is_file() for path in paths):
+        return []
+    reference, other = (load_pair_scores(path) for path in paths)
+    return paired_points(reference, other, fmrs=tuple(float(f) for f in REPORTED_FMRS),
+                         where=f"{variant.path} against {original.path} on {set_name}")  # fmt: skip
+
+
+def _paired_cell(point: PairedPoint, at: str) -> str:
+    """'+0.42 [+0.10, +0.80]': a paired difference with its interval."""
+    which = "own_threshold" if at == "own" else "reference_threshold"
+    diff, lo, hi = (getattr(point, f"{kind}_at_{which}_pp") for kind in ("diff", "low", "high"))
+    if math.isnan(diff):
+        return "n/a"
+    return _cell(diff, 2, signed=True) + ("" if math.isnan(lo) else f" [{lo:+.2f}, {hi:+.2f}]")
 
 
 def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantResult],
@@ -175,8 +207,10 @@ def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantRe
         f"(sample), {settings.get('threads', '?')} CPU threads, on {settings.get('device', '?')}; speed-up = the "
         "original's latency / this row's at the same batch. Untrained zoo rows are latency only.\n\n"
         + text_table(md_rows)
-        + (f"\n\n## Operating points\n\n{CAPTION} Δ: the difference to the original's FNMR on the same set, "
-           f"each at its own threshold.\n\n{text_table(operating_md)}" if operating_md else "")
+        + (f"\n\n## Operating points\n\n{CAPTION} Δ: a variant's FNMR minus the original's on the same set, "
+           f"at each run's own threshold for that FMR (own t) and at the original's threshold (what a deployment "
+           f"calibrated on the original keeps; the variant's FMR there beside it). {PAIRED_RULE}\n\n"
+           f"{text_table(operating_md)}" if operating_md else "")
         + "\n\nFolder behind each row:\n\n"
         + "\n".join(f"- {v.info['title']}: `{v.path}`" for v in variants) + "\n"
     )
