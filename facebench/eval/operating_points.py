@@ -406,7 +406,7 @@ class AllPairsResult:
 def det_curve(scores: PairScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(edge, FMR, FNMR) at every histogram bin edge from the last with FMR 1 to the first with FNMR 1."""
     n_bins = scores.histogram.size
-    edges = -1 + 2 * np.arange(n_bins) / n_bins
+    edges = (2 * np.arange(n_bins) - n_bins) / n_bins
     fmr = np.cumsum(scores.histogram[::-1])[::-1] / scores.n_impostor  # impostors in bins >= m
     genuine_bins = np.bincount(score_bins(scores.genuine, n_bins), minlength=n_bins)
     fnmr = np.r_[0, np.cumsum(genuine_bins)[:-1]] / scores.genuine.size  # genuine in bins < m
@@ -439,7 +439,7 @@ def _point_estimate(scores: PairScores, rate: float) -> tuple[float | None, str 
     at_or_above = np.cumsum(scores.histogram[::-1])[::-1]
     edge = int(np.count_nonzero(at_or_above > allowed))
     fnmr = float(np.mean(score_bins(scores.genuine, n_bins) < edge))
-    return -1 + 2 * edge / n_bins, "histogram", fnmr
+    return (2 * edge - n_bins) / n_bins, "histogram", fnmr
 
 
 def operating_points(
