@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates for the LFW-size set")
     parser.add_argument("--large", type=int, default=100_000, help="embeddings in the large run (0: skip)")
     parser.add_argument("--large-replicates", type=int, default=1000, help="bootstrap replicates in the large run")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: 600 exact, 1,000 LFW-like, 5,000 large")
+    parser.add_argument("--quick", action="store_true", help="600 exact, 5,000 large, 100 replicates each")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "all_pairs")
     args = parser.parse_args()
     if args.quick:
