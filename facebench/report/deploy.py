@@ -13,18 +13,12 @@ FNMR differences, bootstrapped from each variant's saved all-pairs scores (``pai
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from facebench.errors import FacebenchError
-from facebench.eval.paired_points import (
-    PAIRED_RULE,
-    PairedPoint,
-    load_pair_scores,
-    pair_scores_name,
-    paired_points,
-)
+from facebench.eval.paired_points import PAIRED_RULE
 from facebench.eval.plots import _pyplot
 from facebench.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
 from facebench.report.markdown import text_table
@@ -35,6 +29,10 @@ from facebench.report.operating import (
     operating_entries,
     operating_cells,
     operating_record,
+    paired_against,
+    paired_cell,
+    paired_fields,
+    point_at,
 )
 from facebench.report.practical import latency_entries, table2
 from facebench.report.runs import TAR_KEY, ProfileFile
@@ -158,38 +156,16 @@ def operating_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]],
         for row in variant.operating_rows:
             record = {"variant": variant.info["name"], "title": variant.info["title"], **operating_record(row)}
             md = {"variant": variant.info["title"], **operating_cells(row)}
-            points = paired_with(original, variant, row["set"]) if paired else []
-            for point in points:
-                record |= {f"{key}_fmr_{point.fmr}": value for key, value in asdict(point).items() if key != "fmr"}
+            points = paired_against(original.path, variant.path, row["set"]) if paired else []
+            record |= paired_fields(points)
             for fmr in REPORTED_FMRS:
-                point = next((p for p in points if p.fmr == fmr), None)
-                md[f"Δ FNMR@{fmr} own t, pp"] = _paired_cell(point, "own") if point else "-"
-            point = next((p for p in points if p.fmr == REPORTED_FMRS[-1]), None)
-            md[f"Δ FNMR@{REPORTED_FMRS[-1]} at original's t, pp"] = _paired_cell(point, "reference") if point else "-"
+                md[f"Δ FNMR@{fmr} own t, pp"] = paired_cell(point_at(points, fmr), "own")
+            point = point_at(points, REPORTED_FMRS[-1])
+            md[f"Δ FNMR@{REPORTED_FMRS[-1]} at original's t, pp"] = paired_cell(point, "reference")
             md["FMR at original's t"] = "-" if point is None else _cell(point.fmr_at_reference_threshold, 7)
             csv_rows.append(record)
             md_rows.append(md)
     return csv_rows, md_rows
-
-
-def paired_with(original: VariantResult, variant: VariantResult, set_name: str) -> list[PairedPoint]:
-    """The variant against the original on one all-pairs set, from their saved scores; none when either folder
-    lacks them (a verification older than the paired comparison)."""
-    paths = [v.path / pair_scores_name(set_name) for v in (original, variant)]
-    if not all(path.is_file() for path in paths):
-        return []
-    reference, other = (load_pair_scores(path) for path in paths)
-    return paired_points(reference, other, fmrs=tuple(float(f) for f in REPORTED_FMRS),
-                         where=f"{variant.path} against {original.path} on {set_name}")  # fmt: skip
-
-
-def _paired_cell(point: PairedPoint, at: str) -> str:
-    """'+0.42 [+0.10, +0.80]': a paired difference with its interval."""
-    which = "own_threshold" if at == "own" else "reference_threshold"
-    diff, lo, hi = (getattr(point, f"{kind}_at_{which}_pp") for kind in ("diff", "low", "high"))
-    if math.isnan(diff):
-        return "n/a"
-    return _cell(diff, 2, signed=True) + ("" if math.isnan(lo) else f" [{lo:+.2f}, {hi:+.2f}]")
 
 
 def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantResult],

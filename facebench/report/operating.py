@@ -8,7 +8,11 @@ row (the clean set and each degraded probe).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+from facebench.eval.paired_points import PairedPoint, load_pair_scores, pair_scores_name, paired_points
 
 ALL_PAIRS = "all-pairs"
 REPORTED_FMRS = ("1e-4", "1e-5")  # the FMRs the report tables show (verify.json holds 1e-2..1e-6)
@@ -75,3 +79,37 @@ def operating_entries(records: list[dict[str, Any]], model_field: str) -> list[d
             entries.append({"model": record[model_field], "set": record["set"], "fmr": fmr,
                             "fnmr_pct": None if math.isnan(value) else value})  # fmt: skip
     return entries
+
+
+def paired_against(reference: Path, other: Path, set_name: str) -> list[PairedPoint]:
+    """The run in folder ``other`` against the one in ``reference`` on one all-pairs set at the reported FMRs,
+    from their saved scores; none when either folder lacks them (a verification older than the comparison)."""
+    paths = [folder / pair_scores_name(set_name) for folder in (reference, other)]
+    if not all(path.is_file() for path in paths):
+        return []
+    first, second = (load_pair_scores(path) for path in paths)
+    return paired_points(first, second, fmrs=tuple(float(f) for f in REPORTED_FMRS),
+                         where=f"{other} against {reference} on {set_name}")  # fmt: skip
+
+
+def paired_fields(points: list[PairedPoint], prefix: str = "") -> dict[str, Any]:
+    """The CSV fields of paired points: every PairedPoint field per FMR."""
+    return {f"{prefix}{key}_fmr_{point.fmr}": value for point in points
+            for key, value in asdict(point).items() if key != "fmr"}  # fmt: skip
+
+
+def paired_cell(point: PairedPoint | None, at: str) -> str:
+    """'+0.42 [+0.10, +0.80]': a paired difference (``at``: "own" or "reference" threshold) with its interval;
+    '-' without a comparison, 'n/a' where the set cannot resolve the FMR."""
+    if point is None:
+        return "-"
+    which = "own_threshold" if at == "own" else "reference_threshold"
+    diff, lo, hi = (getattr(point, f"{kind}_at_{which}_pp") for kind in ("diff", "low", "high"))
+    if math.isnan(diff):
+        return "n/a"
+    return f"{diff:+.2f}" + ("" if math.isnan(lo) else f" [{lo:+.2f}, {hi:+.2f}]")
+
+
+def point_at(points: list[PairedPoint], fmr: str) -> PairedPoint | None:
+    """The paired point at ``fmr`` ("1e-4"), if any."""
+    return next((p for p in points if p.fmr == fmr), None)

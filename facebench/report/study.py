@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from facebench.errors import FacebenchError
-from facebench.report.operating import operating_cells, operating_record
+from facebench.report.operating import (
+    REPORTED_FMRS,
+    operating_cells,
+    operating_record,
+    paired_against,
+    paired_cell,
+    paired_fields,
+    point_at,
+)
 from facebench.report.runs import METHODS, TAR_KEY, Run, find_teacher
 from facebench.report.significance import Comparison, PairDecisions, compare, read_decisions, sample_std
 from facebench.train.config import RESUME_OVERRIDABLE
@@ -382,15 +390,22 @@ def accuracy_entries(rows: list[StudyRow]) -> list[dict[str, Any]]:
 
 
 def operating_table(rows: list[StudyRow]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(CSV rows, Markdown rows) of Table 1's operating points: one per run (every seed) and all-pairs set."""
+    """(CSV rows, Markdown rows) of Table 1's operating points: one per run (every seed) and all-pairs set; a KD
+    run's FNMR minus its Vanilla's (seed k with seed k, as the accuracy differences pair them) with the paired
+    identity-bootstrap interval, where both runs saved the set's scores."""
     csv_rows, md_rows = [], []
     for row in rows:
-        for method, runs in row.seeds.items():
-            for run in runs:
+        for method in (m for m in METHODS if m in row.seeds):  # the table's column order
+            runs = row.seeds[method]
+            vanilla = row.seeds.get("none", []) if method in KD_METHODS else []
+            for k, run in enumerate(runs):
                 for verify_row in run.all_pairs:
                     who = {"model": row.label, "teacher": row.teacher, "method": METHODS[method][1],
                            "seed": "-" if run.seed is None else str(run.seed)}  # fmt: skip
                     name = cell_name(row, method) + ("" if run.seed is None else f" seed {run.seed}")
-                    csv_rows.append({"name": name} | who | operating_record(verify_row) | {"run": str(run.path)})
-                    md_rows.append(who | operating_cells(verify_row))
+                    points = paired_against(vanilla[k].path, run.path, verify_row["set"]) if k < len(vanilla) else []
+                    csv_rows.append({"name": name} | who | operating_record(verify_row)
+                                    | paired_fields(points, "vs_vanilla_") | {"run": str(run.path)})  # fmt: skip
+                    md_rows.append(who | operating_cells(verify_row) | {
+                        f"- Vanilla @{fmr}, pp": paired_cell(point_at(points, fmr), "own") for fmr in REPORTED_FMRS})
     return csv_rows, md_rows
