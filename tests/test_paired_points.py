@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from facebench.errors import FacebenchError
-from facebench.eval.operating_points import exact_threshold, score_pairs
-from facebench.eval.paired_points import (
-    load_pair_scores,
-    paired_points,
-    save_pair_scores,
-    weighted_fnmr,
-)
+from facebench.eval.operating_points import exact_threshold, score_pairs, weighted_fnmr
+from facebench.eval.paired_points import load_pair_scores, paired_points, save_pair_scores
 
 
 def embeddings(seed: int, n_ids: int = 300, noise: float = 0.9) -> tuple[np.ndarray, np.ndarray]:

@@ -324,10 +324,20 @@ def replicate_operating_points(
     thresholds = np.full((n_rep, n_targets), np.nan, dtype=np.float32)
     thresholds[rows, cols] = np.where(previous >= 0, desc[np.maximum(previous, 0)],
                                       np.nextafter(desc[pivot], np.float32(np.inf)))
+    fnmr = weighted_fnmr(scores, counts, thresholds)
+    ok = covered & ~np.isnan(fnmr)
+    return np.where(ok, thresholds, np.nan), np.where(ok, fnmr, np.nan), covered
+
+
+def weighted_fnmr(scores: PairScores, counts: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per replicate and target, the weight of the genuine pairs below each threshold over the replicate's genuine
+    weight (an identity drawn c times weighs its genuine pairs by c); NaN where the threshold is NaN or the
+    replicate drew no genuine pair."""
+    n_rep = counts.shape[0]
     order = np.argsort(scores.genuine, kind="stable")
     genuine_identity = scores.genuine_identity[order]
     positions = np.searchsorted(scores.genuine[order], thresholds, side="left")  # genuine pairs below each
-    below = np.zeros((n_rep, n_targets), dtype=np.int64)  # their weight: per replicate, a running sum
+    below = np.zeros(thresholds.shape, dtype=np.int64)  # their weight: per replicate, a running sum
     running = np.zeros(n_rep, dtype=np.int64)
     segment = max(1, BOOTSTRAP_CELLS // n_rep)
     for g0 in range(0, genuine_identity.size, segment):
@@ -336,9 +346,8 @@ def replicate_operating_points(
         below[r, t] = running[r] + part[r, positions[r, t] - 1 - g0]
         running += part[:, -1]
     genuine_weight = counts.astype(np.int64) @ (scores.sizes * (scores.sizes - 1) // 2)
-    ok = covered & (genuine_weight[:, None] > 0)
-    fnmr = np.where(ok, below / np.maximum(genuine_weight, 1)[:, None], np.nan)
-    return np.where(ok, thresholds, np.nan), fnmr, covered
+    fnmr = below / np.maximum(genuine_weight, 1)[:, None]
+    return np.where(np.isnan(thresholds) | (genuine_weight[:, None] == 0), np.nan, fnmr)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from facebench.eval.operating_points import (
     exact_threshold,
     rate_key,
     replicate_operating_points,
+    weighted_fnmr,
 )
 from facebench.fileio import atomic_path
 
@@ -139,21 +140,6 @@ def paired_points(reference: PairScores, other: PairScores, *, fmrs: tuple[float
         points.append(PairedPoint(rate_key(rate), base, at, _impostor_rate(other, threshold), at - base, ref_lo,
                                   ref_hi, mine, mine - base, own_lo, own_hi))  # fmt: skip
     return points
-
-
-def weighted_fnmr(scores: PairScores, counts: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Per replicate and target, the genuine pairs below each threshold weighted by their identity's draw count,
-    over the replicate's genuine weight; ``thresholds`` (R, T) may hold NaN (counted as no rejection: callers
-    mark those cells themselves)."""
-    order = np.lexsort((scores.genuine, scores.genuine_identity))
-    genuine, genuine_identity = scores.genuine[order], scores.genuine_identity[order]
-    bounds = np.searchsorted(genuine_identity, np.arange(scores.sizes.size + 1))
-    below = np.zeros(thresholds.shape, dtype=np.int64)
-    for a in np.flatnonzero(np.diff(bounds)):
-        below += counts[:, a, None] * np.searchsorted(genuine[bounds[a] : bounds[a + 1]], thresholds, side="left")
-    genuine_weight = counts.astype(np.int64) @ (scores.sizes * (scores.sizes - 1) // 2)
-    fnmr = below / np.maximum(genuine_weight, 1)[:, None]
-    return np.where(np.isnan(thresholds) | (genuine_weight[:, None] == 0), np.nan, fnmr)
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
