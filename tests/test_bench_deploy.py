@@ -118,3 +118,25 @@ def test_committed_deploy_report_rebuilds_from_the_committed_run_files(tmp_path:
     assert result.exit_code == 0, result.output
     for name in ("compression.md", "compression.csv", "table2.md"):
         assert (tmp_path / "out" / name).read_text() == (REPORTS / "deploy" / name).read_text(), name
+
+
+def test_committed_operating_points_report_rebuilds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """reports/operating-points (the pretrained mfn128, fp32 and int8, every pair of the aligned LFW photos) is
+    what `cd reports && facebench report --runs runs/operating-points` makes, paired intervals included."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from facebench.cli import app
+
+    if not (REPORTS / "runs" / "operating-points").is_dir():
+        pytest.skip("reports/runs/operating-points is not committed")
+    shutil.copytree(REPORTS / "runs" / "operating-points", tmp_path / "runs" / "operating-points")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "--runs", "runs/operating-points", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for name in ("compression.md", "compression.csv", "operating.csv"):
+        assert (tmp_path / "out" / name).read_text() == (REPORTS / "operating-points" / name).read_text(), name
+    table = pd.read_csv(tmp_path / "out" / "operating.csv").set_index(["variant", "set"])
+    int8 = table.loc["mfn128-onnx-int8", "lfw-all"]
+    assert int8["n_impostor"] == 29_640_749 and int8["n_genuine"] == 8101  # every pair of LFW's 7,701 images

@@ -9,7 +9,7 @@ import pytest
 
 from facebench.errors import FacebenchError
 from facebench.eval.operating_points import exact_threshold, score_pairs, weighted_fnmr
-from facebench.eval.paired_points import load_pair_scores, paired_points, save_pair_scores
+from facebench.eval.paired_points import load_pair_scores, pair_scores_name, paired_points, save_pair_scores
 
 
 def embeddings(seed: int, n_ids: int = 300, noise: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +75,11 @@ def test_saved_scores_give_the_same_comparison(tmp_path: Path, runs) -> None:
     direct = paired_points(reference, other, replicates=100)
     saved = paired_points(loaded, load_pair_scores(tmp_path / "b.npz"), replicates=100)
     assert saved == direct
+
+
+def test_saved_scores_file_names_are_portable() -> None:
+    assert pair_scores_name("lfw-all") == "pairs_lfw-all.npz"
+    assert pair_scores_name("lfw-all@downscale:24+jpeg:20") == "pairs_lfw-all@downscale_24+jpeg_20.npz"
 
 
 def test_different_images_and_broken_files_refused(tmp_path: Path, runs) -> None:

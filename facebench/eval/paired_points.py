@@ -16,6 +16,7 @@ impostor scores, enough for FMR <= ``SAVED_MAX_FMR``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,9 @@ PAIRED_RULE = (
 
 
 def pair_scores_name(set_name: str) -> str:
-    """The file of a folder set's saved scores in a verify folder."""
-    return f"pairs_{set_name}.npz"
+    """The file of a folder set's saved scores in a verify folder: ``pairs_<set>.npz``, with any character
+    outside letters, digits and ``.@+-`` (a recipe's ``:``) as ``_`` so the name is valid on every filesystem."""
+    return "pairs_" + re.sub(r"[^\w.@+-]", "_", set_name) + ".npz"
 
 
 def save_pair_scores(path: Path, scores: PairScores, max_fmr: float = SAVED_MAX_FMR) -> None:

@@ -131,7 +131,7 @@ def compression_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]
               "precision": variant.info["precision"],
               "LFW acc. % (± std)": "-" if math.isnan(acc) else f"{acc:.2f} ± {std:.2f}",
               "Δ acc. pp": _cell(d_acc, 2, signed=True), "TAR@FAR=1e-3 %": _cell(tar, 2),
-              "Δ TAR pp": _cell(d_tar, 2, signed=True), "size MB": _cell(size, 2)}  # fmt: skip
+              "Δ TAR pp": _cell(d_tar, 2, signed=True)} | ({"size MB": _cell(size, 2)} if batches else {})  # fmt: skip
         for batch in batches:
             mean, spread = variant.latency(batch)
             base_mean = original.latency(batch)[0] if original else math.nan
@@ -178,10 +178,12 @@ def compression_markdown(md_rows: list[dict[str, str]], variants: list[VariantRe
         f"LFW: {', '.join(map(str, pairs))} pairs, insightface 10-fold protocol, no flip; accuracy mean ± std over "
         "the folds. Δ: difference to the fp32 original"
         + (f" ({original.info['title']})" if original else "") + " on the same pairs, for variants of that model "
-        "only. TAR@FAR=1e-3 over all pairs pooled. Size: the file on disk (torch rows: the state_dict in that "
-        "dtype), MB = 1e6 bytes. Latency: ms per forward pass of one batch of random 112x112 input, mean ± std "
-        f"(sample), {settings.get('threads', '?')} CPU threads, on {settings.get('device', '?')}; speed-up = the "
-        "original's latency / this row's at the same batch. Untrained zoo rows are latency only.\n\n"
+        "only. TAR@FAR=1e-3 over all pairs pooled. "
+        + ("Size: the file on disk (torch rows: the state_dict in that dtype), MB = 1e6 bytes. Latency: ms per "
+           "forward pass of one batch of random 112x112 input, mean ± std "
+           f"(sample), {settings.get('threads', '?')} CPU threads, on {settings.get('device', '?')}; speed-up = "
+           "the original's latency / this row's at the same batch. Untrained zoo rows are latency only."
+           if settings else "No variant was profiled: size and latency are not part of this table.") + "\n\n"
         + text_table(md_rows)
         + (f"\n\n## Operating points\n\n{CAPTION} Δ: a variant's FNMR minus the original's on the same set, "
            f"at each run's own threshold for that FMR (own t) and at the original's threshold (what a deployment "
@@ -229,16 +231,19 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
     bench = read_json(bench_path) if bench_path.is_file() else None
     env = environment()
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "compression.md", out / "compression.csv", out / "table2.md", out / "table2.csv"]
+    paths = [out / "compression.md", out / "compression.csv"]
     write_text_atomic(paths[0], compression_markdown(md_rows, variants, op_md))
-    if op_csv:
-        paths.append(out / "operating.csv")
-    for path, rows in ((paths[1], csv_rows), (paths[3], t2_csv), *([(paths[4], op_csv)] if op_csv else [])):
+    tables = [(paths[1], csv_rows)] + ([(out / "operating.csv", op_csv)] if op_csv else [])
+    if profiles:  # Table 2 and the latency figure: only where the bench profiled
+        write_text_atomic(out / "table2.md", "# Table 2: practical metrics of every variant\n\n" + text_table(t2_md)
+                          + "\n")  # fmt: skip
+        tables.append((out / "table2.csv", t2_csv))
+        paths += [out / "table2.md", out / "figure_deploy.png", out / "figure_deploy.svg"]
+        figure_deploy(variants, paths[-2:])
+    for path, rows in tables:
         with atomic_path(path) as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
-    write_text_atomic(paths[2], "# Table 2: practical metrics of every variant\n\n" + text_table(t2_md) + "\n")
-    figures = [out / "figure_deploy.png", out / "figure_deploy.svg"]
-    figure_deploy(variants, figures)
+    paths += [path for path, _ in tables[1:]]
     results = {"meta": {"runs": str(runs_root), "environment": env,
                         "units": "accuracy and TAR in percent; latency in ms per forward pass of one batch"},
                "accuracy": [{"model": r["title"], "set": SET, "accuracy_pct": r["lfw_accuracy_pct"],
@@ -252,10 +257,11 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
         f"Made by `{env.get('command')}` at {env.get('time_utc')} on {machine_line(env)}.\n",
         "- [Compression table](compression.md) ([CSV](compression.csv)"
         + (", operating points: [CSV](operating.csv)" if op_csv else "") + ")\n"
-        "- [Table 2: practical metrics of every variant](table2.md) ([CSV](table2.csv))\n"
-        "- [Figure: LFW accuracy vs batch-1 latency](figure_deploy.png) ([SVG](figure_deploy.svg))\n"
-        "- [Results for facebench check](results.json)\n",
+        + ("- [Table 2: practical metrics of every variant](table2.md) ([CSV](table2.csv))\n"
+           "- [Figure: LFW accuracy vs batch-1 latency](figure_deploy.png) ([SVG](figure_deploy.svg))\n"
+           if profiles else "")
+        + "- [Results for facebench check](results.json)\n",
         bench_section(bench),
     ])  # fmt: skip
     write_text_atomic(out / "summary.md", summary)
-    return [*paths, *figures, out / "results.json", out / "summary.md"]
+    return [*paths, out / "results.json", out / "summary.md"]
