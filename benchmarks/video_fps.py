@@ -29,9 +29,14 @@ Clips: the real one (../shared/data/videos, a street with about 2.5 detected fac
 frame) and, with --crowd N, a synthetic clip of N LFW faces per frame, to show how the
 gain grows with faces per frame.
 
+With ``--facenet-pytorch`` a third reference: facenet-pytorch's MTCNN loop as its README shows
+(``MTCNN(image_size=112, margin=0, keep_all=True)``, ``faces = mtcnn(PIL image)``, the model on
+the stacked faces), with facenet-pytorch installed beside, never into, facebench's environment;
+``--plain-detector mtcnn`` keeps the plain loop on MTCNN while the pipeline uses --detector.
+
 Usage: python benchmarks/video_fps.py [--models mobilenet,r18] [--frames 48] [--rounds 3]
            [--threads 2] [--batch-frames 4] [--device cpu] [--detector mtcnn] [--crowd 8]
-           [--data ../shared/data]
+           [--plain-detector mtcnn] [--facenet-pytorch] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -75,6 +80,25 @@ def plain_loop(video: Path, detector, model: torch.nn.Module, device: torch.devi
     return embeddings
 
 
+def facenet_pytorch_loop(video: Path, mtcnn, model: torch.nn.Module, device: torch.device, frames: int) -> list[np.ndarray]:
+    """facenet-pytorch as its README shows: ``faces = mtcnn(PIL image)`` (keep_all, 112 px crops,
+    its own prewhitening), then the model on the stacked faces; returns every face's embedding."""
+    from PIL import Image
+
+    capture = cv2.VideoCapture(str(video))
+    embeddings = []
+    with torch.inference_mode():
+        for _ in range(frames):
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            faces = mtcnn(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+            if faces is not None:
+                embeddings.extend(model(faces.to(device)).float().cpu().numpy())
+    capture.release()
+    return embeddings
+
+
 def pipeline_loop(video: Path, pipelines: list[VideoPipeline], frames: int, batch_frames: int) -> list[np.ndarray]:
     """facebench's pipeline over the same frames; returns every face's embedding."""
     embeddings = []
@@ -114,7 +138,7 @@ def build_loops(video: Path, name: str, args: argparse.Namespace, device: torch.
     """label -> (torch threads inside each operation, loop over the first n frames) for one model."""
     k, t = args.batch_frames, args.threads
     model = create_model(name).eval().to(device)
-    plain_detector = video_detector(args.detector, device)
+    plain_detector = video_detector(args.plain_detector or args.detector, device)
 
     def pipelines(count: int) -> list[VideoPipeline]:
         """``count`` pipelines (one per worker: own detector and buffers) sharing the model."""
@@ -126,8 +150,15 @@ def build_loops(video: Path, name: str, args: argparse.Namespace, device: torch.
         "per frame": (t, lambda n: pipeline_loop(video, single, n, 1)),
         f"{k} frames": (t, lambda n: pipeline_loop(video, single, n, k)),
     }
+    if args.facenet_pytorch:
+        from facenet_pytorch import MTCNN  # pip install --no-deps --target DIR facenet-pytorch==2.6.0; PYTHONPATH=DIR
+
+        mtcnn = MTCNN(image_size=112, margin=0, keep_all=True, device=device)
+        loops["facenet-pytorch loop"] = (t, lambda n: facenet_pytorch_loop(video, mtcnn, model, device, n))
     if t > 1:
         loops["plain loop, 1 thread"] = (1, loops["plain loop"][1])
+        if args.facenet_pytorch:
+            loops["facenet-pytorch, 1 thread"] = (1, loops["facenet-pytorch loop"][1])
         loops[f"per frame x {t} workers"] = (1, lambda n: pipeline_loop(video, team, n, 1))
         loops[f"{k} frames x {t} workers"] = (1, lambda n: pipeline_loop(video, team, n, k))
     return loops
@@ -146,17 +177,25 @@ def compare(video: Path, label: str, names: list[str], args: argparse.Namespace,
                 wall, cpu, outputs[loop_label] = timed(loop, threads, args.frames)
                 walls[loop_label].append(wall)
                 cpus[loop_label].append(cpu)
-        plain = np.stack(outputs["plain loop"])
+        reference = "per frame" if args.plain_detector and args.plain_detector != args.detector else "plain loop"
+        plain = np.stack(outputs[reference]) if outputs[reference] else np.zeros((0, 1))
         plain_fps = max(args.frames / np.median(walls[key]) for key in loops if key.startswith("plain loop"))
-        print(f"{label} | {name} | {len(plain) / args.frames:.1f} faces/frame | ratios against the faster plain loop")
+        fpt = [args.frames / np.median(walls[key]) for key in loops if key.startswith("facenet-pytorch")]
+        print(f"{label} | {name} | {len(plain) / args.frames:.1f} faces/frame ({args.detector}) | ratios against the "
+              f"faster plain loop ({args.plain_detector or args.detector})"
+              + (" and the faster facenet-pytorch loop" if fpt else ""))  # fmt: skip
         for loop_label, got in outputs.items():
-            if len(got) != len(plain):
-                raise SystemExit(f"{label} {name} {loop_label}: saw {len(got)} faces, the plain loop {len(plain)}")
-            # largest difference relative to the largest embedding value: float rounding only
-            diff = float(np.abs(np.stack(got) - plain).max() / np.abs(plain).max()) if len(plain) else 0.0
             fps = args.frames / np.median(walls[loop_label])
             cpu_ms = 1e3 * np.median(cpus[loop_label]) / args.frames
-            print(f"  {loop_label:<24} {fps:6.2f} fps  {cpu_ms:6.1f} CPU ms/frame  ratio {fps / plain_fps:4.2f}x"
+            against = f"  ratio {fps / plain_fps:4.2f}x" + (f", {fps / max(fpt):4.2f}x facenet-pytorch" if fpt else "")
+            if loop_label.startswith("facenet-pytorch") or (reference != "plain loop" and loop_label.startswith("plain")):
+                print(f"  {loop_label:<26} {fps:6.2f} fps  {cpu_ms:6.1f} CPU ms/frame{against}  ({len(got)} faces)")
+                continue  # another detector or crop: its embeddings are not comparable
+            if len(got) != len(plain):
+                raise SystemExit(f"{label} {name} {loop_label}: saw {len(got)} faces, {reference} {len(plain)}")
+            # largest difference relative to the largest embedding value: float rounding only
+            diff = float(np.abs(np.stack(got) - plain).max() / np.abs(plain).max()) if len(plain) else 0.0
+            print(f"  {loop_label:<26} {fps:6.2f} fps  {cpu_ms:6.1f} CPU ms/frame{against}"
                   f"  (embeddings agree to {diff:.1e} relative)")  # fmt: skip
 
 
@@ -170,6 +209,10 @@ def main() -> None:
     parser.add_argument("--batch-frames", type=int, default=4, help="K: frames whose faces share one batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--detector", default="mtcnn")
+    parser.add_argument("--plain-detector", help="the plain loop's detector (default: --detector's), e.g. mtcnn")
+    parser.add_argument("--facenet-pytorch", action="store_true",
+                        help="also time a facenet-pytorch MTCNN loop (facenet-pytorch importable, never a facebench "
+                             "dependency: pip install --no-deps --target DIR facenet-pytorch==2.6.0; PYTHONPATH=DIR)")
     parser.add_argument("--crowd", type=int, default=8, help="faces per frame of the synthetic clip (0: skip it)")
     parser.add_argument("--data", type=Path, default=DATA, help="folder with videos/ and lfw/ (../shared/data)")
     args = parser.parse_args()
