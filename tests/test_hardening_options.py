@@ -86,7 +86,7 @@ def render_help(name: str) -> str:
 
 
 REQUIRED = {"train": ["--model", "--data"], "distill": ["--student", "--method"],
-            "verify": ["--model", "--pairs", "--out"], "align": ["--src", "--dst"], "pack": ["--src", "--out"],
+            "verify": ["--model", "--out"], "align": ["--src", "--dst"], "pack": ["--src", "--out"],
             "pairs": ["--data", "--out"], "export": ["--model", "--out"], "check": ["--baseline"]}  # fmt: skip
 CHOICES = {
     "train": ["--head <arcface|cosface>", "--optimizer <sgd|adamw>", "--device <auto|cpu|cuda|cuda:N>",
@@ -116,6 +116,8 @@ def test_help_lists_choices_defaults_and_required_options(name: str) -> None:
     for option in REQUIRED.get(name, []):
         entry = " ".join(entries[option].split())
         assert "[required]" in entry or "required unless --resume" in entry, (option, entry)
+    if name == "verify":
+        assert "[--pairs or --folders required]" in " ".join(entries["--pairs"].split())
     for choice in CHOICES.get(name, []):
         assert choice in text, choice
 

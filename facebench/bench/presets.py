@@ -34,7 +34,9 @@ MTCNN, verified on all 6000 pairs. Its settings (2 epochs, lr 0.1, batch 64, Arc
 flip) are those that gave the Vanilla student its best LFW accuracy in short one-seed trials
 (reports/cpu-real/trials.md). Measured on a 2-core AMD EPYC: 56.8 min in all; aligning
 CelebA and LFW about 2 min, the teacher's verification 1 min, a Vanilla run about 3 min, a
-KD, ADV or EMB run 4-5 min, each verification about 30 s.
+KD, ADV or EMB run 4-5 min, each verification about 30 s (before every verification also scored
+every pair of the aligned LFW photos as ``lfw-all`` and both sets with 24-px probes: one more
+embedding pass, about 30 s more each, and a few seconds of all-pairs scoring).
 
 ``deploy`` (``facebench.bench.deploy``) measures a pretrained model and its deployable
 variants instead of training anything.
@@ -177,7 +179,7 @@ CPU_REAL = replace(
     student_epochs=2,
     seeds=(0, 1, 2),
     verify_folds=None,
-    expected="about 1 h on 2 CPU cores (56.8 min measured)",
+    expected="about 65 min on 2 CPU cores (56.8 min measured before lfw-all and the 24-px probes)",
     external_teachers=(),
     prealign="mtcnn",
     all_pairs="lfw-all",

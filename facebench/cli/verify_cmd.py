@@ -25,12 +25,13 @@ def verify(
         ..., "--model", help="Run folder (its best.pt, else checkpoint.pt), checkpoint .pt, .onnx/.xml file, "
         "external model (dlib), or zoo name (with --weights FILE: those weights; without: random, labelled untrained)."
     ),
-    pairs: list[str] = typer.Option([], "--pairs", help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is "
-                                    "named by its stem) or NAME=PATH; repeat for more sets.", show_default=False),
-    folders: list[str] = typer.Option([], "--folders", help="Identity folders DIR/<identity>/<image> as NAME=DIR (or "
+    pairs: list[str] = typer.Option([], "--pairs", metavar="<NAME=PATH>", show_default=False,
+                                    help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is named by its "
+                                    "stem) or NAME=PATH; repeat for more sets. [--pairs or --folders required]"),
+    folders: list[str] = typer.Option([], "--folders", metavar="<NAME=DIR>", help="Identity folders DIR/<identity>/<image> as NAME=DIR (or "
                                       "DIR): every pair of distinct images, FNMR at FMR 1e-2..1e-6 with identity-"
                                       "bootstrap intervals, and 1:N identification; repeatable.", show_default=False),
-    degrade: list[str] = typer.Option([], "--degrade", help="One more row per set with the probe degraded: "
+    degrade: list[str] = typer.Option([], "--degrade", metavar="<RECIPE>", help="One more row per set with the probe degraded: "
                                       "downscale:24, jpeg:20, blur:2, noise:8, dark:0.4, or steps joined by '+'; "
                                       "repeatable.", show_default=False),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of --degrade noise and of the identity bootstrap."),
