@@ -44,8 +44,11 @@ def test_folder_set_rows_match_brute_force(tmp_path: Path) -> None:
     assert "faces@jpeg:10+noise:20:" in result.output and "bootstrap over identities" in result.output
     assert {"det.png", "verify.json", "verify.csv", "verify.md"} <= {p.name for p in out.iterdir()}
     assert not (out / "scores.csv").exists()  # no pairs set
-    rows = json.loads((out / "verify.json").read_text())["rows"]
+    report = json.loads((out / "verify.json").read_text())
+    rows = report["rows"]
     assert [r["set"] for r in rows] == ["faces", "faces@jpeg:10+noise:20"]
+    assert report["meta"]["degradations"]["faces@jpeg:10+noise:20"]["seed"] == 0
+    assert "ties are never split" in report["meta"]["all_pairs_protocol"]["threshold"].lower()
     sizes = np.array(list(COUNTS.values()))
     n_genuine = int((sizes * (sizes - 1) // 2).sum())
     n_all = sizes.sum() * (sizes.sum() - 1) // 2

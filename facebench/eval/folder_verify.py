@@ -104,7 +104,6 @@ def folder_meta(folders: Sequence[ScoredFolders]) -> dict[str, object]:
                                "intervals": operating_points.BOOTSTRAP_RULE},
         "identification_protocol": {"gallery": identification.GALLERY_RULE, "rank": identification.RANK_RULE,
                                     "open_set": identification.OPEN_SET_RULE},
-        "degradations": {item.name: item.degrade.describe() for item in folders if item.degrade is not None},
     }
 
 

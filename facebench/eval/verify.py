@@ -281,6 +281,7 @@ def write_outputs(
         **(extra_meta or {}),
         "protocol": PROTOCOL,
         **(folder_meta(folders) if folders else {}),
+        "degradations": {item.name: item.degrade.describe() for item in [*scored, *folders] if item.degrade},
         "units": "rates are fractions in [0, 1]; thresholds as squared L2 (0..4) and cosine (1 - d/2); "
         "tar_at_far n/a when the set has fewer than 1/FAR mismatched pairs",
         "environment": environment(),
