@@ -48,7 +48,7 @@ def test_folder_set_rows_match_brute_force(tmp_path: Path) -> None:
     rows = report["rows"]
     assert [r["set"] for r in rows] == ["faces", "faces@jpeg:10+noise:20"]
     assert report["meta"]["degradations"]["faces@jpeg:10+noise:20"]["seed"] == 0
-    assert "ties are never split" in report["meta"]["all_pairs_protocol"]["threshold"].lower()
+    assert "ties at t are never split" in report["meta"]["all_pairs_protocol"]["threshold"].lower()
     sizes = np.array(list(COUNTS.values()))
     n_genuine = int((sizes * (sizes - 1) // 2).sum())
     n_all = sizes.sum() * (sizes.sum() - 1) // 2
