@@ -129,3 +129,19 @@ def test_committed_baseline(tmp_path: Path) -> None:
     planted = copy.deepcopy(data)
     planted["latency"][0]["latency_ms_mean"] *= 1.3
     assert run_check(baseline, planted).exit_code == 1
+
+
+def test_committed_operating_points_results_gate_on_fnmr(tmp_path: Path) -> None:
+    """A deploy-style results.json (reports/operating-points) is readable by check, and an int8 variant whose FNMR
+    at FMR 1e-5 grew by 2 pp fails it."""
+    committed = COMMITTED_BASELINE.parent / "operating-points" / "results.json"
+    if not committed.is_file():
+        pytest.skip("reports/operating-points is not committed")
+    baseline = json.loads(committed.read_text())
+    assert run_check(write(tmp_path / "baseline.json", baseline), baseline).exit_code == 0
+    worse = copy.deepcopy(baseline)
+    entry = next(e for e in worse["operating_points"]
+                 if e["model"].startswith("ONNX Runtime int8") and e["set"] == "lfw-all" and e["fmr"] == "1e-5")
+    entry["fnmr_pct"] += 2.0
+    result = run_check(tmp_path / "baseline.json", worse)
+    assert result.exit_code == 1 and "+2.00 pp" in result.output and "lfw-all" in result.output

@@ -246,7 +246,8 @@ def build_deploy_report(runs_root: Path, out: Path) -> list[Path]:
     paths += [path for path, _ in tables[1:]]
     results = {"meta": {"runs": str(runs_root), "environment": env,
                         "units": "accuracy and TAR in percent; latency in ms per forward pass of one batch"},
-               "accuracy": [{"model": r["title"], "set": SET, "accuracy_pct": r["lfw_accuracy_pct"],
+               "accuracy": [{"model": r["title"], "teacher": "-", "method": "deployed", "set": SET,
+                             "accuracy_pct": r["lfw_accuracy_pct"],
                              "tar_pct_at_far_1e-03": r["tar_at_far_1e-3_pct"], "n_pairs": r["n_pairs"],
                              "source": r["source"]} for r in csv_rows if r["n_pairs"]],
                "operating_points": operating_entries(op_csv, "title"),
