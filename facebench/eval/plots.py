@@ -34,6 +34,15 @@ def _pyplot():
     return plt
 
 
+def _save_with_legend_right(plt, fig, ax, path: str | Path) -> None:
+    """Grid, the legend right of the axes (never over a curve), and the PNG written atomically."""
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def plot_roc(sets: list[ScoredSet], path: str | Path, title: str) -> None:
     """TAR against FAR (log scale from one false accept upwards), one curve per set.
 
@@ -55,11 +64,7 @@ def plot_roc(sets: list[ScoredSet], path: str | Path, title: str) -> None:
     ax.set_xlabel("false acceptance rate (FAR)")
     ax.set_ylabel("true acceptance rate (TAR)")
     ax.set_title(f"ROC: {title}{_folds_text(sets)}", fontsize="medium")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _save_with_legend_right(plt, fig, ax, path)
 
 
 def _folds_text(sets: list[ScoredSet]) -> str:
@@ -121,8 +126,4 @@ def plot_det(curves: list[DetCurve], path: str | Path, title: str) -> None:
     ax.set_xlabel("false match rate (FMR)")
     ax.set_ylabel("false non-match rate (FNMR)")
     ax.set_title(f"DET: {title}", fontsize="medium")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _save_with_legend_right(plt, fig, ax, path)
