@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from facebench.cli import app
@@ -93,4 +94,13 @@ def test_unreadable_image_named(tmp_path: Path) -> None:
     result = run("--model", "mbf", "--folders", f"s={tmp_path / 's'}", "--align", "none", "--device", "cpu",
                  "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "bob/img002.jpg: corrupt, truncated or not an image" in result.output
+    assert not (tmp_path / "out" / "verify.json").exists()
+
+
+def test_a_model_that_aligns_its_own_faces_cannot_be_degraded(tmp_path: Path) -> None:
+    pytest.importorskip("dlib")
+    make_tree(tmp_path / "s", {"amy": 2, "bob": 2})
+    result = run("--model", "dlib", "--folders", f"s={tmp_path / 's'}", "--degrade", "blur:2",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "aligns its own faces" in result.output and "drop --degrade" in result.output
     assert not (tmp_path / "out" / "verify.json").exists()

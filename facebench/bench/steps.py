@@ -170,9 +170,8 @@ class VerifyStep:
         from facebench.data.degrade import parse_degradation
         from facebench.data.folder_set import load_folder_set
         from facebench.device import resolve_device
-        from facebench.eval.embed import CachedEmbedder
-        from facebench.eval.folder_verify import folder_summary, score_folder_sets
-        from facebench.eval.verify import load_pair_sets, run_settings, score_pair_sets, write_outputs
+        from facebench.eval.folder_verify import folder_summary
+        from facebench.eval.verify import load_pair_sets, run_settings, verify_sets, write_outputs
         from facebench.modelspec import ModelOptions, resolve_model
 
         device = resolve_device(self.device)
@@ -182,11 +181,9 @@ class VerifyStep:
         degradations = [parse_degradation(spec) for spec in self.degrade]
         weights = Path(self.weights) if self.weights else None
         resolved = resolve_model(self.model, ModelOptions(weights=weights))
-        embed = CachedEmbedder(resolved.model, align=self.align, device=device, batch_size=self.batch_size,
-                               flip=self.flip, precision=self.precision)  # fmt: skip
-        scored = score_pair_sets(resolved, sets, align=self.align, device=device, batch_size=self.batch_size,
-                                 flip=self.flip, precision=self.precision, degradations=degradations, embed=embed)
-        scored_folders = score_folder_sets(folder_sets, embed, degradations=degradations)
+        scored, scored_folders = verify_sets(resolved, sets, folder_sets, align=self.align, device=device,
+                                             batch_size=self.batch_size, flip=self.flip, precision=self.precision,
+                                             degradations=degradations)  # fmt: skip
         settings = run_settings(resolved, device, self.batch_size, self.flip, self.align, self.folds, self.precision)
         extra = {"stage": FINAL_STAGE} | ({"spec": self.spec} if self.spec is not None else {})
         write_outputs(self.folder, scored, resolved, settings, extra_meta=extra, folders=scored_folders)

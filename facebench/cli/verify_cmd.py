@@ -28,12 +28,13 @@ def verify(
     pairs: list[str] = typer.Option([], "--pairs", metavar="<NAME=PATH>", show_default=False,
                                     help="Pairs file: LFW pairs.txt, .bin or .csv, as PATH (the set is named by its "
                                     "stem) or NAME=PATH; repeat for more sets. [--pairs or --folders required]"),
-    folders: list[str] = typer.Option([], "--folders", metavar="<NAME=DIR>", help="Identity folders DIR/<identity>/<image> as NAME=DIR (or "
-                                      "DIR): every pair of distinct images, FNMR at FMR 1e-2..1e-6 with identity-"
-                                      "bootstrap intervals, and 1:N identification; repeatable.", show_default=False),
-    degrade: list[str] = typer.Option([], "--degrade", metavar="<RECIPE>", help="One more row per set with the probe degraded: "
-                                      "downscale:24, jpeg:20, blur:2, noise:8, dark:0.4, or steps joined by '+'; "
-                                      "repeatable.", show_default=False),
+    folders: list[str] = typer.Option([], "--folders", metavar="<NAME=DIR>", show_default=False,
+                                      help="Identity folders DIR/<identity>/<image> as NAME=DIR (or DIR): every pair "
+                                      "of distinct images, FNMR at FMR 1e-2..1e-6 with identity-bootstrap intervals, "
+                                      "and 1:N identification; repeatable."),
+    degrade: list[str] = typer.Option([], "--degrade", metavar="<RECIPE>", show_default=False,
+                                      help="One more row per set with the probe degraded: downscale:24, jpeg:20, "
+                                      "blur:2, noise:8, dark:0.4, or steps joined by '+'; repeatable."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of --degrade noise and of the identity bootstrap."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Identity-bootstrap replicates for the "
                                   "all-pairs intervals (0: no intervals)."),
@@ -56,7 +57,8 @@ def verify(
     bgr: BgrOption = False,
     folds: int | None = typer.Option(None, "--folds", min=2, help="Use the first K folds of each pairs file.",
                                      show_default="all"),
-    out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, scores.csv, roc.png, scores.png."),
+    out: Path = typer.Option(..., "--out", help="Folder for verify.json/.md/.csv, and scores.csv, roc.png, scores.png "
+                             "(pairs sets) or det.png, pairs_<set>.npz (folder sets)."),
 ) -> None:
     """Verify a model on pairs sets with the insightface 10-fold protocol, and on identity-folder sets with the
     all-pairs protocol at fixed operating points (one row per set, and per --degrade recipe).
@@ -70,9 +72,8 @@ def verify(
     from facebench.deploy import DeployedModel
     from facebench.device import check_precision, resolve_device
     from facebench.errors import FacebenchError
-    from facebench.eval.embed import CachedEmbedder
-    from facebench.eval.folder_verify import folder_summary, score_folder_sets
-    from facebench.eval.verify import load_pair_sets, parse_named_pairs, run_settings, score_pair_sets, write_outputs
+    from facebench.eval.folder_verify import folder_summary
+    from facebench.eval.verify import load_pair_sets, parse_named_pairs, run_settings, verify_sets, write_outputs
     from facebench.external import is_external
     from facebench.modelspec import resolve_model
 
@@ -97,12 +98,9 @@ def verify(
     resolved = resolve_model(model, options)
     if precision not in (None, "fp32") and (is_external(resolved.model) or isinstance(resolved.model, DeployedModel)):
         raise FacebenchError(f"--precision {precision}: {model} runs in its own precision; drop --precision")
-    embed = CachedEmbedder(resolved.model, align=align, device=torch_device, batch_size=batch_size, flip=flip,
-                           precision=precision)  # fmt: skip
-    scored = score_pair_sets(resolved, sets, align=align, device=torch_device, batch_size=batch_size, flip=flip,
-                             precision=precision, degradations=degradations, embed=embed)  # fmt: skip
-    scored_folders = score_folder_sets(folder_sets, embed, degradations=degradations, bootstrap=bootstrap,
-                                       seed=seed)  # fmt: skip
+    scored, scored_folders = verify_sets(resolved, sets, folder_sets, align=align, device=torch_device,
+                                         batch_size=batch_size, flip=flip, precision=precision,
+                                         degradations=degradations, bootstrap=bootstrap, seed=seed)  # fmt: skip
     settings = run_settings(resolved, torch_device, batch_size, flip, align, folds, precision)
     paths = write_outputs(out, scored, resolved, settings, folders=scored_folders)
     for item in scored_folders:

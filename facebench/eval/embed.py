@@ -91,15 +91,14 @@ def embed_images(
 
     A missing, corrupt or unalignable image raises FacebenchError naming it. An external
     model (facebench.external) embeds with its own preprocessing and device;
-    ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it, and it cannot be degraded.
+    ``align``, ``device``, ``batch_size`` and ``num_workers`` do not apply to it, nor ``degrade``.
     ``degrade``: applied to each aligned crop (facebench.data.degrade), its noise seeded by the image.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if isinstance(model, ExternalModel):
         if degrade is not None:
-            raise FacebenchError(f"--degrade: {model.name} aligns its own faces, so its crops cannot be degraded; "
-                                 "drop --degrade for this model")
+            raise ValueError(f"{model.name} aligns its own faces: its crops cannot be degraded")  # verify refuses it
         return model.embed_images(images, flip=flip, progress=progress, description=description)
     device = torch.device(device)
     workers = default_workers(device) if num_workers is None else num_workers

@@ -18,6 +18,7 @@ import torch
 
 from facebench.data import PairSet, read_pairs
 from facebench.data.degrade import Degradation, degraded_name
+from facebench.data.folder_set import FolderSet
 from facebench.deploy import DeployedModel
 from facebench.errors import FacebenchError
 from facebench.eval.embed import CachedEmbedder
@@ -29,6 +30,7 @@ from facebench.eval.folder_verify import (
     folder_row,
     plot_det,
     save_folder_scores,
+    score_folder_sets,
 )
 from facebench.eval.plots import ScoredSet, plot_roc, plot_scores
 from facebench.eval.verification import (
@@ -193,6 +195,32 @@ def score_pair_sets(
                                       time.perf_counter() - start, degrade))  # fmt: skip
             start = time.perf_counter()
     return scored
+
+
+def verify_sets(
+    resolved: ResolvedModel,
+    pair_sets: list[PairSet],
+    folder_sets: Sequence[FolderSet] = (),
+    *,
+    align: str,
+    device: torch.device,
+    batch_size: int,
+    flip: bool,
+    precision: str | None = None,
+    degradations: Sequence[Degradation] = (),
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> tuple[list[ScoredPairs], list[ScoredFolders]]:
+    """``facebench verify``'s scoring (the CLI's and the bench's): the pairs sets by the 10-fold protocol, the
+    folder sets by the all-pairs protocol, each image embedded once per recipe across all of them."""
+    if degradations and is_external(resolved.model):
+        raise FacebenchError(f"--degrade: {resolved.label} aligns its own faces, so its crops cannot be degraded; "
+                             "drop --degrade for this model")
+    embed = CachedEmbedder(resolved.model, align=align, device=device, batch_size=batch_size, flip=flip,
+                           precision=precision)  # fmt: skip
+    scored = score_pair_sets(resolved, pair_sets, align=align, device=device, batch_size=batch_size, flip=flip,
+                             precision=precision, degradations=degradations, embed=embed)  # fmt: skip
+    return scored, score_folder_sets(folder_sets, embed, degradations=degradations, bootstrap=bootstrap, seed=seed)
 
 
 def run_settings(resolved: ResolvedModel, device: torch.device, batch_size: int, flip: bool, align: str,
