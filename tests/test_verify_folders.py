@@ -104,3 +104,15 @@ def test_a_model_that_aligns_its_own_faces_cannot_be_degraded(tmp_path: Path) ->
                  "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "aligns its own faces" in result.output and "drop --degrade" in result.output
     assert not (tmp_path / "out" / "verify.json").exists()
+
+
+def test_pairs_and_folders_of_one_name_refused(tmp_path: Path) -> None:
+    make_tree(tmp_path / "s", {"amy": 2, "bob": 2})
+    (tmp_path / "p.csv").write_text("left,right,issame\ns/amy/img001.jpg,s/amy/img002.jpg,1\n")
+    result = run("--model", "mbf", "--pairs", f"s={tmp_path / 'p.csv'}", "--folders", f"s={tmp_path / 's'}",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "both name a set 's'" in result.output
+    result = run("--model", "mbf", "--folders", f"s={tmp_path / 's'}", "--degrade", "pixelate:4",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "--degrade 'pixelate:4'" in result.output
+    assert not (tmp_path / "out").exists()

@@ -88,12 +88,12 @@ def verify(
                              "NAME=DIR (every pair of an identity-folder set)")
     degradations = [parse_degradation(spec, seed) for spec in degrade]
     named = parse_named_pairs(pairs, "--pairs")
-    # each set's fold check comes after the model is read (score_pair_sets), as verify has always reported it
-    sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root, check=False)
     named_folders = parse_named_pairs(folders, "--folders")
     for name in set(named) & set(named_folders):
         raise FacebenchError(f"--pairs and --folders both name a set {name!r}; name one of them: --folders "
                              f"NAME={named_folders[name]}")
+    # each set's fold check comes after the model is read (score_pair_sets), as verify has always reported it
+    sets = load_pair_sets(named, folds, "--folds", format=format, images_root=images_root, check=False)
     folder_sets = [load_folder_set(name, root) for name, root in named_folders.items()]
     resolved = resolve_model(model, options)
     if precision not in (None, "fp32") and (is_external(resolved.model) or isinstance(resolved.model, DeployedModel)):
