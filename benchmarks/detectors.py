@@ -16,11 +16,13 @@ pairs.txt references):
 3. time detection on the street clip (../shared/data/videos/facenet_pytorch_video.mp4, 1920x1080,
    searched at 640 px), 2 threads, per frame;
 4. the pretrained MobileFaceNet on each crop set: ``facebench verify --model mfn128 --weights W
-   --pairs pairs.txt --images-root CROPS --align none --no-flip`` (6000 pairs, 10 folds);
+   --pairs pairs.txt --images-root CROPS --align none --no-flip`` (6000 pairs, 10 folds), and the
+   same with ``--folders lfw-all=CROPS`` (every pair of the crops: FNMR at FMR 1e-4 and 1e-5 with
+   identity-bootstrap intervals, rank-1);
 5. crop disagreement with MTCNN on LFW (where MTCNN's points land in the detector's crop against
    MTCNN's own crop, mean px over the five points; an evaluation, nothing is fitted on LFW).
 
-Steps already done in --work are reused (detections in <detector>.npz, crops, verify.json), so a
+Steps already done in --work are reused (detections in <detector>.npz, crops, verify/ and verify-all/), so a
 stopped run resumes. Writes detectors.md, detectors.csv and detectors.json in --out.
 """
 
@@ -152,16 +154,22 @@ def time_clip(name: str, clip: Path) -> tuple[np.ndarray, float]:
     return np.array(times), float(np.mean(faces))
 
 
-def verify(variant: str, args: argparse.Namespace) -> dict:
-    out = args.work / "verify" / variant
+def run_verify(out: Path, sets: list[str], args: argparse.Namespace) -> dict:
+    """``facebench verify`` of the pretrained MobileFaceNet on ``sets`` into ``out`` (reused when done); its first row."""
     if not (out / "verify.json").is_file():
         command = [str(Path(sys.executable).with_name("facebench")), "verify", "--model", "mfn128", "--weights",
-                   str(args.weights), "--pairs", str(args.lfw / "pairs.txt"), "--images-root",
-                   str(args.work / "crops" / variant), "--align", "none", "--no-flip", "--device", "cpu",
-                   "--out", str(out)]  # fmt: skip
+                   str(args.weights), *sets, "--align", "none", "--no-flip", "--device", "cpu", "--out", str(out)]
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "verify.json").read_text())["rows"][0]
+
+
+def verify(variant: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """The crop set's 6000-pair row and its all-pairs row (every pair of the 7,701 crops, ``verify --folders``)."""
+    crops = str(args.work / "crops" / variant)
+    pairs = run_verify(args.work / "verify" / variant, ["--pairs", str(args.lfw / "pairs.txt"), "--images-root",
+                                                         crops], args)  # fmt: skip
+    return pairs, run_verify(args.work / "verify-all" / variant, ["--folders", f"lfw-all={crops}"], args)
 
 
 def disagreement(points: np.ndarray, reference: np.ndarray) -> float:
@@ -194,7 +202,7 @@ def main() -> None:
         found = detected[name]["faces"] > 0
         for variant in variants(name):
             kind = variant.rsplit("-", 1)[1] if name in CORRECTED else "none"
-            result = verify(variant, args)
+            result, all_pairs = verify(variant, args)
             row = {
                 "detector": name, "correction": kind if name in CORRECTED else "-",
                 "images": len(files), "faces_found": int(found.sum()), "found_pct": 100 * float(found.mean()),
@@ -205,6 +213,9 @@ def main() -> None:
                 "clip_faces_per_frame": clip[name][1] if name in clip else float("nan"),
                 "accuracy_pct": 100 * result["accuracy"], "accuracy_std_pct": 100 * result["accuracy_std"],
                 "tar_at_far_1e-3_pct": 100 * result["tar_at_far_1e-03"], "eer_pct": 100 * result["eer"],
+                **{f"{key}_pct": 100 * all_pairs[key] for fmr in ("1e-4", "1e-5")
+                   for key in (f"fnmr_fmr_{fmr}", f"fnmr_fmr_{fmr}_lo", f"fnmr_fmr_{fmr}_hi")},
+                "rank1_pct": 100 * all_pairs["rank1"],
             }  # fmt: skip
             if reference is not None and name != "mtcnn":
                 both = found & (reference["faces"] > 0)
@@ -235,7 +246,12 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
         "fallbacks": "fallbacks", "ms_1thread_mean": "ms/image 1 thread", "ms_2threads_p50": "ms/image 2 threads (p50)",
         "clip_ms_per_frame_2threads": "ms/frame street clip (p50)", "crop_disagreement_px": "crop vs MTCNN (px)",
         "accuracy_pct": "LFW acc %", "accuracy_vs_mtcnn_pp": "vs MTCNN (pp)", "tar_at_far_1e-3_pct": "TAR@FAR=1e-3 %",
+        "fnmr_1e-4": "FNMR@FMR=1e-4 % [95% CI]", "fnmr_1e-5": "FNMR@FMR=1e-5 % [95% CI]", "rank1_pct": "rank-1 %",
     }  # fmt: skip
+    for fmr in ("1e-4", "1e-5"):
+        if f"fnmr_fmr_{fmr}_pct" in shown:
+            shown[f"fnmr_{fmr}"] = [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(
+                shown[f"fnmr_fmr_{fmr}_pct"], shown[f"fnmr_fmr_{fmr}_lo_pct"], shown[f"fnmr_fmr_{fmr}_hi_pct"])]
     shown = shown[[c for c in columns if c in shown]].rename(columns=columns)
     lines = [
         "# Detectors: cost on LFW and what their crops do to the pretrained MobileFaceNet",
@@ -245,7 +261,9 @@ def markdown(table: pd.DataFrame, meta: dict) -> str:
         "ms = the detector call only, batch 1; 1 thread over every photo, 2 threads over "
         f"{meta['timing_images_2threads']} of them; street clip = the first {meta['clip_frames']} frames of "
         "facenet_pytorch_video.mp4 (1920x1080, searched at 640 px). Accuracy: `facebench verify --model mfn128 "
-        "--weights mobilefacenet.pt --align none --no-flip` on each crop set, 6000 pairs, 10 folds. Fallback = no "
+        "--weights mobilefacenet.pt --align none --no-flip` on each crop set, 6000 pairs, 10 folds; FNMR and rank-1: "
+        "the same with `--folders lfw-all=CROPS`, every pair of the 7,701 crops (8,101 genuine, 29,640,749 impostor "
+        "pairs), 95 % intervals from a bootstrap over identities (docs/operating-points.md). Fallback = no "
         "face found, centre crop used. Landmark correction (facebench.data.landmarks): fitted on CelebA, never on "
         "LFW; linear is what `--detector yunet|retinaface` applies. Crop vs MTCNN = mean distance between where "
         "MTCNN's five points land in this crop and in MTCNN's own crop (photos where both found a face).",
