@@ -124,7 +124,7 @@ def test_skip_bad_counts_and_reports_the_corrupt_file(runner: CliRunner, tree, t
     [
         (["--src", "{tmp}/nowhere", "--dst", "{tmp}/dst"], "source folder not found"),
         (["--src", "{tmp}/src", "--dst", "{tmp}/src/out"], "destination lies inside the source"),
-        (["--src", "{tmp}/src", "--dst", "{tmp}/dst", "--detector", "dlib"], "'dlib' is not one of 'mtcnn', 'haar', 'center'"),
+        (["--src", "{tmp}/src", "--dst", "{tmp}/dst", "--detector", "dlib"], "'dlib' is not one of 'mtcnn', 'yunet', 'retinaface', 'haar', 'center'"),
         (["--src", "{tmp}/src", "--dst", "{tmp}/dst", "--workers", "0"], "Invalid value for '--workers'"),
         (["--src", "{tmp}/empty", "--dst", "{tmp}/dst"], "no images"),
     ],
