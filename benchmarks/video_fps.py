@@ -53,7 +53,7 @@ import torch
 
 from facebench.data.align import warp_to_template
 from facebench.device import device_name, resolve_device
-from facebench.input_spec import to_model_input
+from facebench.input_spec import model_input_spec, to_model_input
 from facebench.models import create_model
 from facebench.profiling.runtime import pinned_threads
 from facebench.profiling.video import video_detector
@@ -67,6 +67,7 @@ def plain_loop(video: Path, detector, model: torch.nn.Module, device: torch.devi
     """detect -> align -> embed one face at a time; returns every face's embedding."""
     capture = cv2.VideoCapture(str(video))
     embeddings = []
+    spec = model_input_spec(model)  # the model's own normalisation (mfn128: ImageNet), as the pipeline uses
     with torch.inference_mode():
         for _ in range(frames):
             ok, bgr = capture.read()
@@ -75,7 +76,7 @@ def plain_loop(video: Path, detector, model: torch.nn.Module, device: torch.devi
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             for face in detector.detect(rgb):
                 crop = warp_to_template(rgb, face.landmarks)
-                embeddings.append(model(to_model_input(crop)[None].to(device))[0].float().cpu().numpy())
+                embeddings.append(model(to_model_input(crop, spec)[None].to(device))[0].float().cpu().numpy())
     capture.release()
     return embeddings
 
