@@ -152,7 +152,7 @@ def operating_rows(variants: list[VariantResult]) -> tuple[list[dict[str, Any]],
     original = next((v for v in variants if v.info["role"] == ORIGINAL), None)
     csv_rows, md_rows = [], []
     for variant in variants:
-        paired = original is not None and variant is not original and variant.info["role"] == VARIANT_OF_ORIGINAL
+        paired = original is not None and variant.info["role"] == VARIANT_OF_ORIGINAL
         for row in variant.operating_rows:
             record = {"variant": variant.info["name"], "title": variant.info["title"], **operating_record(row)}
             md = {"variant": variant.info["title"], **operating_cells(row)}

@@ -12,10 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from facebench.eval.paired_points import PairedPoint, load_pair_scores, pair_scores_name, paired_points
+from facebench.eval.operating_points import rate_key
+from facebench.eval.paired_points import PAIRED_FMRS, PairedPoint, load_pair_scores, pair_scores_name, paired_points
 
 ALL_PAIRS = "all-pairs"
-REPORTED_FMRS = ("1e-4", "1e-5")  # the FMRs the report tables show (verify.json holds 1e-2..1e-6)
+REPORTED_FMRS = tuple(rate_key(f) for f in PAIRED_FMRS)  # what the tables show (verify.json: 1e-2..1e-6)
 CAPTION = (
     "Operating points: every pair of distinct images of the folder set (genuine = same identity); FNMR at the "
     "cosine threshold where the impostor scores give that FMR, in %, with its 95 % interval from a bootstrap "
@@ -88,8 +89,7 @@ def paired_against(reference: Path, other: Path, set_name: str) -> list[PairedPo
     if not all(path.is_file() for path in paths):
         return []
     first, second = (load_pair_scores(path) for path in paths)
-    return paired_points(first, second, fmrs=tuple(float(f) for f in REPORTED_FMRS),
-                         where=f"{other} against {reference} on {set_name}")  # fmt: skip
+    return paired_points(first, second, where=f"{other} against {reference} on {set_name}")
 
 
 def paired_fields(points: list[PairedPoint], prefix: str = "") -> dict[str, Any]:
