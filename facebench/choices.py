@@ -15,4 +15,4 @@ PAIR_FORMATS = ("auto", "lfw", "csv", "bin")  # auto: by suffix
 EXPORT_FORMATS = ("onnx", "openvino")
 EXPORT_PRECISIONS = ("fp32", "fp16")
 QUANTIZE = ("none", "int8", "int8-dynamic")
-BENCH_PRESETS = ("cpu-small", "cpu-real", "paper", "deploy")  # facebench.bench.presets defines each
+BENCH_PRESETS = ("cpu-small", "cpu-real", "paper", "deploy", "detectors")  # facebench.bench.presets defines each

@@ -48,7 +48,7 @@ BAD_OPTIONS = [  # (command line, what the one error line must say)
     (["export", "--model", "r18", "--out", "m.onnx", "--quantize", "int4"], "'int4' is not one of"),
     (["export", "--model", "r18", "--out", "m.onnx", "--precision", "bf16"], "'bf16' is not one of 'fp32', 'fp16'"),
     (["check", "--baseline", "b.json", "--acc-tol", "nan"], "'--acc-tol'"),
-    (["bench", "--preset", "huge"], "'huge' is not one of 'cpu-small', 'cpu-real', 'paper', 'deploy'"),
+    (["bench", "--preset", "huge"], "'huge' is not one of 'cpu-small', 'cpu-real', 'paper', 'deploy', 'detectors'"),
 ]  # fmt: skip
 
 # Each bad option is refused in a fresh interpreter that never imports torch (each import costs 3-4 s of CPU).
@@ -96,7 +96,7 @@ CHOICES = {
                "--device <auto|cpu|cuda|cuda:N>", "--align <none|center|mtcnn|yunet|retinaface|haar>"],
     "profile": ["--precision <fp32|fp16|bf16>", "--detector <mtcnn|yunet|retinaface|haar>", "--device <auto|cpu|cuda|cuda:N>"],
     "align": ["--detector <mtcnn|yunet|retinaface|haar|center>"],
-    "bench": ["--preset <cpu-small|cpu-real|paper|deploy>"],
+    "bench": ["--preset <cpu-small|cpu-real|paper|deploy|detectors>"],
     "pack": ["--align <none|center|mtcnn|yunet|retinaface|haar>"],
     "export": ["--format <onnx|openvino>", "--precision <fp32|fp16>", "--quantize <none|int8|int8-dynamic>"],
 }  # fmt: skip

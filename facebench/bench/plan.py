@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facebench.bench.deploy import DeployPreset
+from facebench.bench.detector_table import DetectorPreset
 from facebench.bench.presets import Preset
 from facebench.bench.steps import (
     DONE,
@@ -152,12 +153,16 @@ def plan_steps(preset: Preset, out: Path, report_dir: Path) -> list[Step]:
     return steps
 
 
-def plan_for(preset: Preset | DeployPreset, out: Path, report_dir: Path) -> list[Step]:
-    """The steps of any preset: the study's (``plan_steps``) or a deploy bench's (``plan_deploy_steps``)."""
+def plan_for(preset: Preset | DeployPreset | DetectorPreset, out: Path, report_dir: Path) -> list[Step]:
+    """The steps of any preset: the study's (``plan_steps``), a deploy bench's (``plan_deploy_steps``) or a
+    detector bench's (``plan_detector_steps``)."""
     from facebench.bench.deploy import plan_deploy_steps
+    from facebench.bench.detector_table import plan_detector_steps
 
     if isinstance(preset, DeployPreset):
         return plan_deploy_steps(preset, out, report_dir)
+    if isinstance(preset, DetectorPreset):
+        return plan_detector_steps(preset, out, report_dir)
     return plan_steps(preset, out, report_dir)
 
 
@@ -229,7 +234,7 @@ class BenchLog:
         })  # fmt: skip
 
 
-def run_bench(steps: list[Step], preset: Preset | DeployPreset, out: Path, console: Console, *, dry_run: bool = False,
+def run_bench(steps: list[Step], preset: Preset | DeployPreset | DetectorPreset, out: Path, console: Console, *, dry_run: bool = False,
               check: Callable[[list[str]], None] | None = None) -> list[str]:  # fmt: skip
     """Run every step not yet complete, in order; returns the final state of each step. ``check(states)`` refuses
     bad inputs before the first step (default: the study preset's ``check_inputs``)."""

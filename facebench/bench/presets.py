@@ -39,7 +39,8 @@ every pair of the aligned LFW photos as ``lfw-all`` and both sets with 24-px pro
 embedding pass, about 30 s more each, and a few seconds of all-pairs scoring).
 
 ``deploy`` (``facebench.bench.deploy``) measures a pretrained model and its deployable
-variants instead of training anything.
+variants instead of training anything; ``detectors`` (``facebench.bench.detector_table``) measures
+each face detector and what its crops do to the pretrained MobileFaceNet.
 
 ``paper`` is the study's setting for a GPU machine: r101 teacher, r18 and mobilenet
 students, MS1M (insightface's faces_emore train.rec), LFW and CASIA-WebFace pairs, with
@@ -52,6 +53,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from facebench.bench.deploy import DEPLOY, DeployPreset
+from facebench.bench.detector_table import DETECTORS, DetectorPreset
 from facebench.distill.config import METHODS
 from facebench.errors import FacebenchError
 
@@ -186,10 +188,11 @@ CPU_REAL = replace(
     degrade=("downscale:24",),
 )
 
-PRESETS: dict[str, Preset | DeployPreset] = {p.name: p for p in (CPU_SMALL, CPU_REAL, PAPER, DEPLOY)}
+PRESETS: dict[str, Preset | DeployPreset | DetectorPreset] = {
+    p.name: p for p in (CPU_SMALL, CPU_REAL, PAPER, DEPLOY, DETECTORS)}
 
 
-def get_preset(name: str) -> Preset | DeployPreset:
+def get_preset(name: str) -> Preset | DeployPreset | DetectorPreset:
     """The preset called ``name``; an unknown name -> FacebenchError listing the presets."""
     if name not in PRESETS:
         raise FacebenchError(f"--preset {name!r} is not one of: {', '.join(PRESETS)}")

@@ -13,6 +13,8 @@ Completeness, so a bench can be stopped and started again:
 - align: every source image is listed as aligned in ``align_report.csv`` (align resumes);
 - export: the file and its sidecar exist, and the sidecar records the planned source
   (its SHA-256), format, precision and quantisation;
+- detect: ``detect.json`` and ``detect.npz`` exist and the JSON records the planned settings
+  (detection is redone whole: about 1-6 min per detector);
 - report: always rebuilt (seconds).
 """
 
@@ -29,6 +31,7 @@ from facebench.errors import FacebenchError
 from facebench.runfolder import ABSENT, CHECKPOINT, COMPLETE, CONFIG, PROFILE, VERIFY, RunFolder, file_sha256
 
 DONE, PARTIAL, TODO = "done", "partial", "to do"
+CROPS = "crops"  # a detector bench's crop set keeps its crops here, beside its verification
 WHERE_IT_RUNS = ("device", "workers", "threads")  # may differ between a run and its resumption
 FINAL_STAGE = "final"  # verify.json meta "stage" written by the bench's verification
 
@@ -356,6 +359,87 @@ class ExportStep:
 
 
 @dataclass
+class DetectStep:
+    """Detect every photo of ``lfw`` with one detector (1 thread), re-time a sample and a clip with more threads,
+    and write one crop set per landmark correction (``facebench.profiling.detector_timing``); the detector
+    bench's first steps. Complete when detect.json records the planned settings."""
+
+    title: str
+    folder: Path  # detect.json and detect.npz
+    detector: str
+    lfw: str
+    clip: str
+    crop_sets: dict[str, Path]  # correction -> the crop set's folder (crops into its crops/)
+    timing_images: int
+    timing_threads: int
+    warmup: int
+    clip_frames: int
+    order: int  # the detector's row in the table
+
+    def settings(self) -> dict[str, Any]:
+        return {"detector": self.detector, "lfw": self.lfw, "clip": self.clip, "order": self.order,
+                "crop_sets": {kind: str(path) for kind, path in self.crop_sets.items()},
+                "timing_images": self.timing_images, "timing_threads": self.timing_threads, "warmup": self.warmup,
+                "clip_frames": self.clip_frames}  # fmt: skip
+
+    def state(self) -> str:
+        from facebench.fileio import read_json
+        from facebench.report.detectors import DETECT_JSON, DETECT_NPZ
+
+        path = self.folder / DETECT_JSON
+        if not path.is_file() or not (self.folder / DETECT_NPZ).is_file():
+            return TODO
+        return DONE if read_json(path, {"settings": dict})["settings"] == self.settings() else TODO
+
+    def run(self, console: Console, resume: bool) -> None:
+        import os
+        import time
+
+        import cv2
+        import numpy as np
+        import torch
+        from rich.progress import Progress
+
+        from facebench.data.align_folder import list_source_images
+        from facebench.device import cpu_name
+        from facebench.fileio import atomic_path, write_json_atomic
+        from facebench.profiling.detector_timing import detect_photos, time_clip, time_detector
+        from facebench.profiling.runtime import machine_state
+        from facebench.report.detectors import DETECT_JSON, DETECT_NPZ
+
+        files, root = list_source_images(Path(self.lfw)), Path(self.lfw)
+        for crop_set in self.crop_sets.values():  # its verification scored the crops about to be replaced
+            (crop_set / VERIFY).unlink(missing_ok=True)
+        before, started = machine_state(), time.perf_counter()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"detect ({self.detector}, 1 thread)", total=len(files))
+            photos = detect_photos(self.detector, root, files, {k: v / CROPS for k, v in self.crop_sets.items()},
+                                   lambda: progress.advance(task))  # fmt: skip
+        sample = files[:: max(1, len(files) // self.timing_images)][: self.timing_images]
+        timed = time_detector(self.detector, [root / f for f in sample], self.timing_threads, self.warmup)
+        clip_ms, clip_faces = time_clip(self.detector, Path(self.clip), self.clip_frames, self.timing_threads)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.folder / DETECT_NPZ) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, files=np.array(files), ms_timed=timed, clip_ms=clip_ms, **photos)
+        write_json_atomic(self.folder / DETECT_JSON, {
+            "settings": self.settings(), "images": len(files), "faces_found": int((photos["faces"] > 0).sum()),
+            "clip_faces_per_frame": clip_faces, "wall_s": round(time.perf_counter() - started, 1),
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+                        "opencv": cv2.__version__, "before": before, "after": machine_state()},
+        })  # fmt: skip
+        console.print(f"{self.detector}: a face in {int((photos['faces'] > 0).sum())} of {len(files)} photos, "
+                      f"{photos['ms'].mean():.1f} ms per photo (1 thread, mean), {np.median(timed):.1f} ms "
+                      f"({self.timing_threads} threads, p50), {np.median(clip_ms):.1f} ms per clip frame (p50)",
+                      highlight=False)  # fmt: skip
+
+    def command(self) -> str:
+        sets = ", ".join(str(path / CROPS) for path in self.crop_sets.values())
+        return (f"(no CLI equivalent: detect every photo of {self.lfw} with {self.detector} at 1 thread, re-time "
+                f"{self.timing_images} of them and {self.clip_frames} frames of {self.clip} at {self.timing_threads} "
+                f"threads; crops into {sets})")
+
+
+@dataclass
 class ReportStep:
     """``facebench report`` over the bench's runs folder."""
 
@@ -379,5 +463,5 @@ class ReportStep:
         return f"facebench report --runs {self.runs} --out {self.folder}"
 
 
-Step = TrainingStep | VerifyStep | ProfileStep | AlignStep | ExportStep | ReportStep
+Step = TrainingStep | VerifyStep | ProfileStep | AlignStep | ExportStep | DetectStep | ReportStep
 

@@ -14,8 +14,9 @@ from facebench.cli.option_types import BenchPreset
 def bench(
     preset: BenchPreset = typer.Option("cpu-small", help="cpu-small (about 45 min on 2 CPU cores), cpu-real "
                                        "(pretrained teacher, 3 seeds, about 1 h on 2 CPU cores), paper (the "
-                                       "study, GPU) or deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 "
-                                       "variants, about 30 min)."),
+                                       "study, GPU), deploy (pretrained MobileFaceNet as ONNX/OpenVINO/int8 "
+                                       "variants, about 30 min) or detectors (mtcnn, yunet, retinaface, haar on "
+                                       "LFW: cost and what their crops do to verification, about 45 min)."),
     data: str | None = typer.Option(None, help="Training data instead of the preset's (identity folders or train.rec)."),
     val: list[str] | None = typer.Option(None, help="Verification sets NAME=PATH instead of the preset's; repeatable."),
     out: Path | None = typer.Option(None, help="Runs folder; steps already complete there are skipped, a "
@@ -24,10 +25,12 @@ def bench(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, where it stands and the equivalent "
                                  "commands; run nothing."),
 ) -> None:
-    """Run the study (train the teacher, distil each student with none/kd/adv/emb, verify, profile, report), or
-    with --preset deploy measure a pretrained model's deployable variants (export, verify, profile, report)."""
+    """Run the study (train the teacher, distil each student with none/kd/adv/emb, verify, profile, report), with
+    --preset deploy measure a pretrained model's deployable variants (export, verify, profile, report), or with
+    --preset detectors each face detector (detect and time on LFW, verify the crops, report)."""
     from facebench.allocator import tune_allocator
     from facebench.bench.deploy import DeployPreset, check_deploy_inputs
+    from facebench.bench.detector_table import DetectorPreset, check_detector_inputs
     from facebench.bench.plan import plan_for, run_bench, with_overrides
     from facebench.bench.presets import get_preset
     from facebench.errors import FacebenchError
@@ -36,11 +39,16 @@ def bench(
     tune_allocator()
     chosen = get_preset(preset)
     runs = out if out is not None else Path("runs") / chosen.name
-    if isinstance(chosen, DeployPreset):
+    if isinstance(chosen, DeployPreset | DetectorPreset):
         if data or val:
             raise FacebenchError(f"--preset {preset} takes no --data or --val (it verifies on its LFW folder)")
-        run_bench(plan_for(chosen, runs, report), chosen, runs, console, dry_run=dry_run,
-                  check=lambda _: check_deploy_inputs(chosen, runs))  # fmt: skip
+        def check(_: list[str]) -> None:
+            if isinstance(chosen, DeployPreset):
+                check_deploy_inputs(chosen, runs)
+            else:
+                check_detector_inputs(chosen)
+
+        run_bench(plan_for(chosen, runs, report), chosen, runs, console, dry_run=dry_run, check=check)
     else:
         chosen = with_overrides(chosen, data, parse_named_pairs(val) if val else None)
         run_bench(plan_for(chosen, runs, report), chosen, runs, console, dry_run=dry_run)

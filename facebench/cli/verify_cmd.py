@@ -41,8 +41,8 @@ def verify(
     images_root: Path | None = typer.Option(None, help="Folder the pairs' image paths are under.",
                                             show_default="the pairs file's folder"),
     format: PairFormat = typer.Option("auto", "--format", help="auto: by suffix (.bin, .csv, else lfw)."),
-    align: Align = typer.Option("center", help="center (centre-crop rule), mtcnn, haar, or none (already "
-                                "112x112)."),
+    align: Align = typer.Option("center", help="center (centre-crop rule), a detector (mtcnn, yunet, retinaface, "
+                                "haar: the main face warped onto the ArcFace template), or none (already 112x112)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip TTA: embedding(img) + embedding(flipped img)."),
     batch_size: int = typer.Option(128, min=1, help="Images per forward pass."),
     device: str = typer.Option("auto", callback=check_device, metavar=DEVICE_METAVAR),

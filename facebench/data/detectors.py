@@ -78,9 +78,12 @@ def main_face(faces: list[Face], height: int, width: int) -> Face:
     return max(faces, key=value)
 
 
-def build_detector(name: str) -> Detector:
+def build_detector(name: str, correction: str = "linear") -> Detector:
     """A new detector called ``name`` (it loads and checks its weights here). One object must not
-    run on two threads at once: OpenCV's cascade classifier and FaceDetectorYN are not thread-safe."""
+    run on two threads at once: OpenCV's cascade classifier and FaceDetectorYN are not thread-safe.
+
+    ``correction``: the landmark correction YuNet and RetinaFace apply (facebench.data.landmarks:
+    linear, constant or none); MTCNN's points are the reference and Haar's are estimated, so they have none."""
     if name == "mtcnn":
         from facebench.data.mtcnn import MtcnnDetector
 
@@ -88,11 +91,11 @@ def build_detector(name: str) -> Detector:
     if name == "yunet":
         from facebench.data.yunet import YunetDetector
 
-        return YunetDetector()
+        return YunetDetector(correction=correction)
     if name == "retinaface":
         from facebench.data.retinaface import RetinaFaceDetector
 
-        return RetinaFaceDetector()
+        return RetinaFaceDetector(correction=correction)
     if name == "haar":
         from facebench.data.haar import HaarDetector
 

@@ -112,13 +112,16 @@ def table2_markdown(md_rows: list[dict[str, Any]], missing: list[str]) -> str:
 
 
 def build_any_report(runs_root: Path, out: Path, extra_profiles: list[Path] | None = None) -> Report:
-    """The deploy report for a deploy bench's runs (variant folders), else the study report."""
+    """The deploy report for a deploy bench's runs (variant folders), the detector table for a detector bench's
+    (detect-* folders), else the study report."""
     from facebench.report.deploy import build_deploy_report, is_deploy_runs
+    from facebench.report.detectors import build_detector_report, is_detector_runs
 
-    if is_deploy_runs(runs_root):
-        if extra_profiles:
-            raise FacebenchError("--profile: a deploy report reads each variant's own profiles; drop --profile")
-        return Report(build_deploy_report(runs_root, out), [], [])
+    for is_kind, build in ((is_deploy_runs, build_deploy_report), (is_detector_runs, build_detector_report)):
+        if is_kind(runs_root):
+            if extra_profiles:
+                raise FacebenchError(f"--profile: the report of {runs_root} reads its own profiles; drop --profile")
+            return Report(build(runs_root, out), [], [])
     return build_report(runs_root, out, extra_profiles)
 
 
