@@ -47,7 +47,6 @@ from facebench.fileio import write_json_atomic, write_text_atomic
 ROOT = Path(__file__).resolve().parents[1]
 LFW = ROOT.parent / "shared" / "data" / "lfw"
 LFW_IMAGES = 7701
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile")
 MIB = 2**20
 
 
@@ -70,10 +69,9 @@ def parse_args() -> argparse.Namespace:
 def machine(threads: int) -> dict[str, Any]:
     """CPU model, flags and versions; facebench.device is imported here, not at the top, because it imports
     torch, which the large run's child process must not carry in its peak memory."""
-    from facebench.device import cpu_flags, cpu_name
+    from facebench.device import acceleration_flags, cpu_name
 
-    listed = cpu_flags()
-    return {"cpu": cpu_name(), "cpu_flags": {flag: flag in listed for flag in CPU_FLAGS}, "threads": threads,
+    return {"cpu": cpu_name(), "cpu_flags": acceleration_flags(), "threads": threads,
             "cores": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version(),
             "load_average_1min": round(os.getloadavg()[0], 2)}  # fmt: skip
 
@@ -211,9 +209,10 @@ def large_run(n: int, dim: int, replicates: int, threads: int) -> dict[str, Any]
 
 
 def markdown(meta: dict[str, Any], exact: list[dict], lfw: dict, large: dict | None) -> str:
+    from facebench.device import flags_text
     from facebench.tables import markdown_table  # pandas, only for the report
 
-    flags = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in meta["cpu_flags"].items())
+    flags = flags_text(meta["cpu_flags"])
     parts = ["# All-pairs verification and identification: exactness and cost",
              f"- CPU: {meta['cpu']} ({meta['cores']} cores), flags: {flags}\n- BLAS threads: {meta['threads']}, "
              f"numpy {meta['numpy']}, Python {meta['python']}, 1-min load {meta['load_average_1min']}\n"

@@ -23,9 +23,8 @@ import sys
 import time
 from statistics import median
 
-from facebench.device import cpu_flags, cpu_name
+from facebench.device import acceleration_flags, cpu_name, flags_text
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 
 
 def preloadable() -> dict[str, str]:
@@ -40,12 +39,6 @@ def preloadable() -> dict[str, str]:
             if f"lib{name}.so" in line and "=>" in line and name not in found:
                 found[name] = line.split("=>")[1].strip()
     return found
-
-
-def acceleration_flags() -> str:
-    """Which of CPU_FLAGS the CPU has, as 'avx2 yes, avx512f no, ...'."""
-    listed = cpu_flags()
-    return ", ".join(f"{flag} {'yes' if flag in listed else 'no'}" for flag in CPU_FLAGS)
 
 
 def child(variant: str, model_name: str, batch: int, iters: int, threads: int | None) -> None:
@@ -99,7 +92,7 @@ def main() -> None:
 
     variants: dict[str, str | None] = {"default": None, "facebench": None, **preloadable()}
     load_before = os.getloadavg()
-    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs; flags: {acceleration_flags()}")
+    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs; flags: {flags_text(acceleration_flags())}")
     print(f"batch {args.batch}, {args.iters} timed passes after 1 warm-up, medians of {args.rounds} rounds; "
           f"variants: {', '.join(variants)}")
     for model in args.models.split(","):

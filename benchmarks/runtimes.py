@@ -46,7 +46,7 @@ from torch import nn
 from facebench.allocator import tune_allocator
 from facebench.deploy import load_deployed
 from facebench.deploy.export import CHECK_IMAGES, ExportRequest, SelfCheckFailed, export_model, sample_images
-from facebench.device import check_precision, cpu_flags, cpu_name, resolve_device, usable_cores
+from facebench.device import acceleration_flags, check_precision, cpu_name, flags_text, resolve_device, usable_cores
 from facebench.errors import FacebenchError
 from facebench.eval.verify import first_folds, load_pair_sets, score_pair_sets
 from facebench.fileio import write_json_atomic, write_text_atomic
@@ -62,7 +62,6 @@ ALIGNED_CELEBA = Path("/work/cache/celeba-mtcnn")  # `facebench align --detector
 RAW_CELEBA = SHARED / "data" / "celeba"
 LFW_IMAGES = Path("/work/cache/lfw-mtcnn")  # the same alignment of ../shared/data/lfw
 LFW_PAIRS = SHARED / "data" / "lfw" / "pairs.txt"
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 INT8_FLAGS = ("avx512_vnni", "amx_int8")  # fast int8 dot products: the int8 targets assume one of them
 INT8_TARGETS = {1: 2.0, 64: 3.0}  # batch -> min speed-up of the best static int8 variant
 LFW_TOLERANCE_PP = 0.3
@@ -113,12 +112,6 @@ def parse_args() -> argparse.Namespace:
         args.lfw_pairs, args.calib_images = 0, QUICK_CALIB_IMAGES
     args.batches = [int(b) for b in args.batches.split(",")]
     return args
-
-
-def acceleration_flags() -> dict[str, bool]:
-    """Which of CPU_FLAGS the CPU has (all False where /proc/cpuinfo is unreadable)."""
-    listed = cpu_flags()
-    return {flag: flag in listed for flag in CPU_FLAGS}
 
 
 def versions() -> dict[str, str | None]:
@@ -294,7 +287,7 @@ def speed_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def header(meta: dict[str, Any]) -> list[str]:
     """Lines naming the machine, threads, versions and settings."""
-    flags = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in meta["cpu_flags"].items())
+    flags = flags_text(meta["cpu_flags"])
     runtimes = ", ".join(f"{name} {version or 'missing'}" for name, version in meta["versions"].items())
     load = " -> ".join(f"{x:g}" for x in meta["load_average"])
     return [f"CPU: {meta['cpu']}", f"flags: {flags}", f"threads: {meta['threads']}, device {meta['device']}, "

@@ -42,6 +42,7 @@ Usage: python benchmarks/video_fps.py [--models mobilenet,r18] [--frames 48] [--
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,7 +53,7 @@ import numpy as np
 import torch
 
 from facebench.data.align import warp_to_template
-from facebench.device import device_name, resolve_device
+from facebench.device import acceleration_flags, device_name, flags_text, resolve_device
 from facebench.input_spec import model_input_spec, to_model_input
 from facebench.models import create_model
 from facebench.profiling.runtime import pinned_threads
@@ -221,6 +222,7 @@ def main() -> None:
     names = [n for n in args.models.split(",") if n]
     print(f"{device_name(device)}, torch {torch.__version__}, {args.threads} thread(s) (torch and OpenCV), fp32, "
           f"{args.detector}, {args.frames} frames x {args.rounds} rounds (median); target: pipeline >= 1.5x plain loop")
+    print(f"CPU flags: {flags_text(acceleration_flags())}; 1-min load at the start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         real_clip = args.data / "videos" / "facenet_pytorch_video.mp4"
         if real_clip.is_file():

@@ -64,6 +64,22 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(line.partition(":")[2].split())
 
 
+# the CPU features a CPU speed ratio depends on (vector width, int8 dot products, bf16, AMX tiles): benchmarks print them
+ACCELERATION_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+                      "amx_bf16")  # fmt: skip
+
+
+def acceleration_flags() -> dict[str, bool]:
+    """Which of ACCELERATION_FLAGS the CPU has (all False where /proc/cpuinfo is unreadable)."""
+    listed = cpu_flags()
+    return {flag: flag in listed for flag in ACCELERATION_FLAGS}
+
+
+def flags_text(flags: dict[str, bool]) -> str:
+    """Flags as 'avx2 yes, fma yes, avx512f no, ...'."""
+    return ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in flags.items())
+
+
 def device_name(device: torch.device) -> str:
     """Human-readable hardware name: 'cpu (<model>)' or 'cuda:0 (<GPU name>)'."""
     if device.type == "cuda":

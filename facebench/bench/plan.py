@@ -234,8 +234,8 @@ class BenchLog:
         })  # fmt: skip
 
 
-def run_bench(steps: list[Step], preset: Preset | DeployPreset | DetectorPreset, out: Path, console: Console, *, dry_run: bool = False,
-              check: Callable[[list[str]], None] | None = None) -> list[str]:  # fmt: skip
+def run_bench(steps: list[Step], preset: Preset | DeployPreset | DetectorPreset, out: Path, console: Console, *,
+              dry_run: bool = False, check: Callable[[list[str]], None] | None = None) -> list[str]:  # fmt: skip
     """Run every step not yet complete, in order; returns the final state of each step. ``check(states)`` refuses
     bad inputs before the first step (default: the study preset's ``check_inputs``)."""
     states = [step.state() for step in steps]

@@ -401,7 +401,7 @@ class DetectStep:
         from rich.progress import Progress
 
         from facebench.data.align_folder import list_source_images
-        from facebench.device import cpu_name
+        from facebench.device import acceleration_flags, cpu_name
         from facebench.fileio import atomic_path, write_json_atomic
         from facebench.profiling.detector_timing import detect_photos, time_clip, time_detector
         from facebench.profiling.runtime import machine_state
@@ -424,8 +424,9 @@ class DetectStep:
         write_json_atomic(self.folder / DETECT_JSON, {
             "settings": self.settings(), "images": len(files), "faces_found": int((photos["faces"] > 0).sum()),
             "clip_faces_per_frame": clip_faces, "wall_s": round(time.perf_counter() - started, 1),
-            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
-                        "opencv": cv2.__version__, "before": before, "after": machine_state()},
+            "machine": {"cpu": cpu_name(), "flags": acceleration_flags(), "cores": os.cpu_count(),
+                        "torch": torch.__version__, "opencv": cv2.__version__, "before": before,
+                        "after": machine_state()},
         })  # fmt: skip
         console.print(f"{self.detector}: a face in {int((photos['faces'] > 0).sum())} of {len(files)} photos, "
                       f"{photos['ms'].mean():.1f} ms per photo (1 thread, mean), {np.median(timed):.1f} ms "

@@ -61,9 +61,9 @@ def detect_photos(name: str, root: Path, files: list[str], crop_sets: dict[str, 
                   advance: Callable[[], None] = lambda: None) -> dict[str, np.ndarray]:  # fmt: skip
     """Detect every photo once at 1 thread: per photo the detector call's ms, the faces found and the main face's
     raw five points (nan when none). Each crop set (correction -> folder) gets every photo's crop at the same
-    relative path, made as ``align_face`` makes it (the main face warped onto the template with the points
-    corrected that way (facebench.data.landmarks; "none": as detected); the centre crop when no face is found) and written as ``facebench
-    align`` writes it (JPEG q95)."""
+    relative path, made as ``align_face`` makes it (the main face warped onto the template, its points corrected
+    that way, facebench.data.landmarks, "none": as detected; the centre crop when no face is found) and written
+    as ``facebench align`` writes it (JPEG q95)."""
     ms = np.zeros(len(files))
     faces = np.zeros(len(files), dtype=np.int32)
     landmarks = np.full((len(files), 5, 2), np.nan, dtype=np.float32)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facebench.device import flags_text
 from facebench.errors import FacebenchError
 from facebench.fileio import read_json, write_json_atomic, write_text_atomic
 from facebench.runfolder import VERIFY
@@ -113,13 +114,15 @@ def detector_rows(detections: list[Detection]) -> list[dict[str, Any]]:
             row = {
                 "detector": detection.name, "correction": correction if detection.name in LINEAR_112 else "-",
                 "images": int(found.size),
-                "faces_found": int(found.sum()), "found_pct": 100 * float(found.mean()), "fallbacks": int((~found).sum()),
+                "faces_found": int(found.sum()), "found_pct": 100 * float(found.mean()),
+                "fallbacks": int((~found).sum()),
                 "ms_1thread_mean": float(arrays["ms"].mean()), "ms_1thread_p50": float(np.median(arrays["ms"])),
                 "ms_timed_mean": float(arrays["ms_timed"].mean()), "ms_timed_p50": float(np.median(arrays["ms_timed"])),
                 "clip_ms_p50": float(np.median(arrays["clip_ms"])),
                 "clip_faces_per_frame": detection.info["clip_faces_per_frame"],
                 "crop_vs_mtcnn_px": mean_crop_distance(detection, correction, reference),
-                "accuracy_pct": _pct(pairs and pairs["accuracy"]), "accuracy_std_pct": _pct(pairs and pairs["accuracy_std"]),
+                "accuracy_pct": _pct(pairs and pairs["accuracy"]),
+                "accuracy_std_pct": _pct(pairs and pairs["accuracy_std"]),
                 "tar_at_far_1e-3_pct": _pct(pairs and pairs["tar_at_far_1e-03"]),
                 **{f"fnmr_fmr_{fmr}{end}_pct": _pct(every and every[f"fnmr_fmr_{fmr}{end}"])
                    for fmr in REPORT_FMRS for end in ("", "_lo", "_hi")},
@@ -152,14 +155,16 @@ def markdown(rows: list[dict[str, Any]], detections: list[Detection]) -> str:
             value, lo, hi = (row[f"fnmr_fmr_{fmr}{end}_pct"] for end in ("", "_lo", "_hi"))
             cells[f"fnmr_{fmr}"] = "n/a" if np.isnan(value) else f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
         shown.append({COLUMNS[key].format(threads=threads): cells[key] for key in COLUMNS})
-    loads = ", ".join(f"{d.name} {d.info['machine']['before']['load_avg_1m']} / {d.info['machine']['after']['load_avg_1m']}"
-                      for d in detections)  # fmt: skip
+    loads = ", ".join(f"{d.name} {d.info['machine']['before']['load_avg_1m']} / "
+                      f"{d.info['machine']['after']['load_avg_1m']}" for d in detections)  # fmt: skip
     return "\n".join([
         "# Detectors: cost on LFW and what their crops do to the pretrained MobileFaceNet",
         "",
-        f"Made by `facebench bench --preset detectors` on {machine['cpu']} ({machine['cores']} cores), torch "
+        f"Made by `facebench bench --preset detectors` on {machine['cpu']} ({machine['cores']} cores; "
+        f"{flags_text(machine['flags'])}), torch "
         f"{machine['torch']}, OpenCV {machine['opencv']}; 1-min load average at the start / end of each detector's "
-        f"step (the bench's own work included): {loads}. {rows[0]['images']} photos of {settings['lfw']}. ms = the detector call only, batch 1: "
+        f"step (the bench's own work included): {loads}. {rows[0]['images']} photos of {settings['lfw']}. "
+        "ms = the detector call only, batch 1: "
         f"1 thread over every photo (what `facebench align` runs per worker), {threads} threads over "
         f"{settings['timing_images']} of them after {settings['warmup']} warm-up calls, and per frame over the first "
         f"{settings['clip_frames']} frames of {Path(settings['clip']).name} (1920x1080; every detector searches "
