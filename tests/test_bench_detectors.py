@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -16,7 +17,13 @@ from rich.console import Console
 from test_verify_cmd import write_lfw
 from typer.testing import CliRunner
 
-from facebench.bench.detector_table import DETECTORS, check_detector_inputs, crop_set_names, plan_detector_steps
+from facebench.bench.detector_table import (
+    DETECTORS,
+    DetectorPreset,
+    check_detector_inputs,
+    crop_set_names,
+    plan_detector_steps,
+)
 from facebench.bench.plan import run_bench
 from facebench.bench.steps import CROPS, DONE, DetectStep, ReportStep, VerifyStep
 from facebench.cli import app
@@ -27,6 +34,13 @@ from facebench.data.landmarks import correct_landmarks
 from facebench.modelspec import seeded_zoo_model
 from facebench.profiling.detector_timing import detect_photos, time_clip
 from facebench.report.detectors import crop_distance
+
+class Tiny(NamedTuple):
+    root: Path
+    states: list[str]  # the first bench's step states
+    again: list[str]  # each step's state when planned again
+    preset: DetectorPreset
+
 
 REAL_PHOTOS = ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"]
 
@@ -67,7 +81,7 @@ def test_bench_detectors_takes_no_data_and_names_a_missing_input(tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str]]:
+def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
     """Haar and YuNet (none, linear) on the tiny LFW tree (noise: no face anywhere), a 4-frame clip, seeded mfn128."""
     root = tmp_path_factory.mktemp("detectors")
     write_lfw(root / "lfw")
@@ -79,18 +93,18 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str
     states = run_bench(plan_detector_steps(preset, root / "runs", root / "report"), preset, root / "runs",
                        Console(quiet=True), check=lambda _: check_detector_inputs(preset))  # fmt: skip
     again = [step.state() for step in plan_detector_steps(preset, root / "runs", root / "report")]
-    return root, states, again
+    return Tiny(root, states, again, preset)
 
 
-def test_every_step_ran_and_a_second_bench_finds_them_done(tiny_bench: tuple[Path, list[str], list[str]]) -> None:
-    _, states, again = tiny_bench
+def test_every_step_ran_and_a_second_bench_finds_them_done(tiny_bench: Tiny) -> None:
+    states, again = tiny_bench.states, tiny_bench.again
     assert set(states) == {"ran"} and len(states) == 2 + 3 + 1
     assert again[:-1] == [DONE] * 5  # the report is always rebuilt
 
 
 def test_the_table_counts_the_fallbacks_and_reports_each_crop_sets_verification(
-        tiny_bench: tuple[Path, list[str], list[str]]) -> None:  # fmt: skip
-    root, _, _ = tiny_bench
+        tiny_bench: Tiny) -> None:  # fmt: skip
+    root = tiny_bench.root
     table = pd.read_csv(root / "report" / "detectors.csv")
     assert list(zip(table.detector, table.correction, strict=True)) == [("haar", "-"), ("yunet", "none"),
                                                                         ("yunet", "linear")]  # fmt: skip
@@ -108,21 +122,33 @@ def test_the_table_counts_the_fallbacks_and_reports_each_crop_sets_verification(
     assert "| haar " in markdown and "ms/photo 2 threads (p50)" in markdown and "4 frames of clip.mp4" in markdown
 
 
-def test_no_face_means_the_centre_crop_in_every_crop_set(tiny_bench: tuple[Path, list[str], list[str]]) -> None:
-    root, _, _ = tiny_bench
+def test_no_face_means_the_centre_crop_in_every_crop_set(tiny_bench: Tiny) -> None:
+    root = tiny_bench.root
     photo = "Ann_A/Ann_A_0001.jpg"
     expected = encode_jpeg(center_crop(read_image(root / "lfw" / photo)))
     for crop_set in ("haar", "yunet-none", "yunet-linear"):
         assert (root / "runs" / crop_set / CROPS / photo).read_bytes() == expected, crop_set
 
 
-def test_redetecting_drops_the_stale_verification(tiny_bench: tuple[Path, list[str], list[str]]) -> None:
-    root, _, _ = tiny_bench
+def test_redetecting_drops_the_stale_verification(tiny_bench: Tiny) -> None:
+    root = tiny_bench.root
     step = DetectStep("detect", root / "again", "haar", str(root / "lfw"), str(root / "clip.mp4"),
                       {"none": root / "runs" / "haar"}, 2, 1, 1, 2, 0)  # fmt: skip
     assert step.state() != DONE
     step.run(Console(quiet=True), resume=False)
     assert step.state() == DONE and not (root / "runs" / "haar" / "verify.json").exists()
+
+
+def test_a_bench_that_redetects_verifies_those_crops_again(tiny_bench: Tiny) -> None:
+    root, preset = tiny_bench.root, tiny_bench.preset
+    (root / "runs" / "detect-yunet" / "detect.json").unlink()  # as if yunet's detection had to be redone
+    states = run_bench(plan_detector_steps(preset, root / "runs", root / "report"), preset, root / "runs",
+                       Console(quiet=True), check=lambda _: check_detector_inputs(preset))  # fmt: skip
+    titles = [step.title for step in plan_detector_steps(preset, root / "runs", root / "report")]
+    ran = {title for title, state in zip(titles, states, strict=True) if state == "ran"}
+    assert {"detect LFW (yunet)", "verify mfn128 on yunet crops (correction none)",
+            "verify mfn128 on yunet crops (correction linear)"} <= ran
+    assert "detect LFW (haar)" not in ran
 
 
 def test_crop_sets_hold_the_crops_align_makes_on_real_faces(shared_data: Path, tmp_path: Path) -> None:

@@ -252,9 +252,13 @@ def run_bench(steps: list[Step], preset: Preset | DeployPreset | DetectorPreset,
     elif isinstance(preset, Preset):
         check_inputs(preset, states, steps)
     with FolderLock(out, "--out"):  # one bench per runs folder
+        ran_before = False
         for k, step in enumerate(steps):
+            if states[k] == DONE and ran_before and isinstance(step, VerifyStep):
+                states[k] = step.state()  # an earlier step may have replaced what it scored (a DetectStep its crops)
             if states[k] == DONE:
                 continue
+            ran_before = True
             console.rule(f"[{k + 1}/{len(steps)}] {step.title} -> {step.folder}")
             resume = states[k] == PARTIAL
             states[k] = RUNNING
