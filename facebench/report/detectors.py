@@ -5,8 +5,8 @@ found and fallbacks over the LFW photos, ms of the detector call per photo (1 th
 photo, ``timing_threads`` over a sample) and per frame of the street clip, how far the crop is from
 MTCNN's (where MTCNN's five points land in this crop against MTCNN's own crop, mean template px,
 photos where both found a face) and what the embedder gets on the crops: 6000-pair accuracy and
-TAR@FAR=1e-3, FNMR at FMR 1e-4 and 1e-5 with 95 % identity-bootstrap intervals and rank-1 on
-every pair of the crops.
+TAR@FAR=1e-3, FNMR at the operating points' FMRs (1e-4, 1e-5) with 95 % identity-bootstrap intervals
+and rank-1 on every pair of the crops.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pandas as pd
 from facebench.device import flags_text
 from facebench.errors import FacebenchError
 from facebench.fileio import read_json, write_json_atomic, write_text_atomic
+from facebench.report.operating import REPORTED_FMRS
 from facebench.runfolder import VERIFY
 from facebench.tables import markdown_table
 
-DETECT_JSON, DETECT_NPZ = "detect.json", "detect.npz"  # written by facebench.bench.detector_table.DetectStep
+DETECT_JSON, DETECT_NPZ = "detect.json", "detect.npz"  # written by facebench.bench.steps.DetectStep
 REFERENCE = "mtcnn"  # the detector the pretrained embedders' crops came from
-REPORT_FMRS = ("1e-4", "1e-5")
 
 
 @dataclass
@@ -125,7 +125,7 @@ def detector_rows(detections: list[Detection]) -> list[dict[str, Any]]:
                 "accuracy_std_pct": _pct(pairs and pairs["accuracy_std"]),
                 "tar_at_far_1e-3_pct": _pct(pairs and pairs["tar_at_far_1e-03"]),
                 **{f"fnmr_fmr_{fmr}{end}_pct": _pct(every and every[f"fnmr_fmr_{fmr}{end}"])
-                   for fmr in REPORT_FMRS for end in ("", "_lo", "_hi")},
+                   for fmr in REPORTED_FMRS for end in ("", "_lo", "_hi")},
                 "rank1_pct": _pct(every and every["rank1"]),
             }  # fmt: skip
             rows.append(row)
@@ -140,7 +140,7 @@ COLUMNS = {  # row key -> Markdown header
     "ms_1thread_mean": "ms/photo 1 thread (mean)", "ms_timed_p50": "ms/photo {threads} threads (p50)",
     "clip_ms_p50": "ms/clip frame {threads} threads (p50)", "crop_vs_mtcnn_px": "crop vs MTCNN (px)",
     "accuracy_pct": "LFW acc %", "accuracy_vs_mtcnn_pp": "vs MTCNN (pp)", "tar_at_far_1e-3_pct": "TAR@FAR=1e-3 %",
-    "fnmr_1e-4": "FNMR@FMR=1e-4 % [95% CI]", "fnmr_1e-5": "FNMR@FMR=1e-5 % [95% CI]", "rank1_pct": "rank-1 %",
+    **{f"fnmr_{fmr}": f"FNMR@FMR={fmr} % [95% CI]" for fmr in REPORTED_FMRS}, "rank1_pct": "rank-1 %",
 }  # fmt: skip
 
 
@@ -151,7 +151,7 @@ def markdown(rows: list[dict[str, Any]], detections: list[Detection]) -> str:
     shown = []
     for row in rows:
         cells = {key: row[key] for key in COLUMNS if key in row}
-        for fmr in REPORT_FMRS:
+        for fmr in REPORTED_FMRS:
             value, lo, hi = (row[f"fnmr_fmr_{fmr}{end}_pct"] for end in ("", "_lo", "_hi"))
             cells[f"fnmr_{fmr}"] = "n/a" if np.isnan(value) else f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
         shown.append({COLUMNS[key].format(threads=threads): cells[key] for key in COLUMNS})
