@@ -87,14 +87,12 @@ def mean_crop_distance(detection: Detection, correction: str, reference: Detecti
     return float(np.nanmean(distances)) if distances else float("nan")
 
 
-def verification(folder: Path, all_pairs: bool) -> dict[str, Any] | None:
-    """The crop set's 6000-pair row (or its all-pairs row); None when it is not verified yet."""
+def verification(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The crop set's 6000-pair row and its all-pairs row (undegraded; None for a row not there or not verified yet)."""
     path = folder / VERIFY
-    if not path.is_file():
-        return None
-    rows = [r for r in read_json(path, {"rows": list})["rows"] if r.get("degrade") is None]
-    wanted = [r for r in rows if (r.get("protocol") == "all-pairs") == all_pairs]
-    return wanted[0] if wanted else None
+    rows = [r for r in read_json(path, {"rows": list})["rows"] if r.get("degrade") is None] if path.is_file() else []
+    pairs = next((r for r in rows if r.get("protocol") != "all-pairs"), None)
+    return pairs, next((r for r in rows if r.get("protocol") == "all-pairs"), None)
 
 
 def _pct(value: float | None) -> float:
@@ -110,7 +108,7 @@ def detector_rows(detections: list[Detection]) -> list[dict[str, Any]]:
     for detection in detections:
         arrays, found = detection.arrays, detection.arrays["faces"] > 0
         for correction, folder in detection.info["settings"]["crop_sets"].items():
-            pairs, every = verification(Path(folder), False), verification(Path(folder), True)
+            pairs, every = verification(Path(folder))
             row = {
                 "detector": detection.name, "correction": correction if detection.name in LINEAR_112 else "-",
                 "images": int(found.size),
@@ -164,11 +162,12 @@ def markdown(rows: list[dict[str, Any]], detections: list[Detection]) -> str:
         f"{flags_text(machine['flags'])}), torch "
         f"{machine['torch']}, OpenCV {machine['opencv']}; 1-min load average at the start / end of each detector's "
         f"step (the bench's own work included): {loads}. {rows[0]['images']} photos of {settings['lfw']}. "
-        "ms = the detector call only, batch 1: "
+        "ms = the detector call only, batch 1, fp32: "
         f"1 thread over every photo (what `facebench align` runs per worker), {threads} threads over "
         f"{settings['timing_images']} of them after {settings['warmup']} warm-up calls, and per frame over the first "
         f"{settings['clip_frames']} frames of {Path(settings['clip']).name} (1920x1080; every detector searches "
-        "a copy whose longer side is at most 640 px). Accuracy: `facebench verify --model mfn128 --weights "
+        "a copy whose longer side is at most 640 px; these two include the shipped landmark correction, about "
+        "0.06 ms). Accuracy: `facebench verify --model mfn128 --weights "
         "mobilefacenet.pt --align none --no-flip` on each crop set, 6000 pairs, 10 folds (one pair = 0.017 pp); "
         "FNMR and rank-1: every pair of the crops (`--folders lfw-all=CROPS`), 95 % intervals from a bootstrap over "
         "identities (docs/operating-points.md). Fallback = no face found, the centre crop used. Landmark "
